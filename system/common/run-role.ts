@@ -1,0 +1,63 @@
+// Entry glue for a role running as its own OS process: config from argv,
+// logger, bus connection, readiness line on stdout, clean stop on signals.
+import { configFromArgv, type RoleName } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import type { Bus } from './bus.ts';
+import { NatsBus } from './nats-bus.ts';
+
+export interface RoleHandle {
+  /** What the readiness line and `pushctl up` print, e.g. { ws: 'ws://…' }. */
+  urls: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export interface RoleContext {
+  log: Logger;
+  /** Present when the config names a NATS URL. */
+  bus?: Bus;
+}
+
+export async function runRole<R extends RoleName>(
+  role: R,
+  start: (config: ReturnType<typeof configFromArgv<R>>, ctx: RoleContext) => Promise<RoleHandle>,
+): Promise<void> {
+  const config = configFromArgv(role);
+  const log = createLogger(config.id, config.logFile);
+  let handle: RoleHandle | undefined;
+  let bus: Bus | undefined;
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => process.exit(code || 1), 10_000);
+    force.unref();
+    try {
+      await handle?.stop();
+      await bus?.close();
+    } catch (err) {
+      log.error('stop failed', { err: String(err) });
+    }
+    log.info('stopped');
+    await log.close();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception', { err: err.stack ?? String(err) });
+    void stop(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.error('unhandled rejection', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  });
+  try {
+    if (config.nats) bus = await NatsBus.connect(config.nats, config.id);
+    handle = await start(config, { log, bus });
+    log.info('ready', { urls: handle.urls });
+    process.stdout.write(JSON.stringify({ ready: true, id: config.id, role, pid: process.pid, urls: handle.urls }) + '\n');
+  } catch (err) {
+    log.error('start failed', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    process.stderr.write(`${config.id}: start failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    await stop(1);
+  }
+}

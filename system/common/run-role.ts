@@ -4,6 +4,7 @@ import { configFromArgv, type RoleName } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Bus } from './bus.ts';
 import { NatsBus } from './nats-bus.ts';
+import type { RegistryStore } from './registry.ts';
 
 export interface RoleHandle {
   /** What the readiness line and `pushctl up` print, e.g. { ws: 'ws://…' }. */
@@ -13,8 +14,10 @@ export interface RoleHandle {
 
 export interface RoleContext {
   log: Logger;
-  /** Present when the config names a NATS URL. */
+  /** Present when the config names a NATS URL, or in-memory in embedded mode. */
   bus?: Bus;
+  /** Embedded mode hands the router an in-memory registry; otherwise it opens the JetStream KV one. */
+  registry?: RegistryStore;
 }
 
 export async function runRole<R extends RoleName>(

@@ -1,0 +1,79 @@
+// Starts real nats-server / redis-server processes on free ports for
+// integration tests, and stops them (and their data dirs) afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function stopProc(proc: ChildProcess, dir?: string): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 3_000);
+    await exited;
+    clearTimeout(t);
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+export async function startNats(): Promise<RunningServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'mp-nats-'));
+  const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+  proc.once('error', (e) => {
+    throw new Error(`nats-server could not start (is it installed? npm test installs it): ${e.message}`);
+  });
+  await waitForPort(port);
+  return { url: `nats://127.0.0.1:${port}`, port, proc, stop: () => stopProc(proc, dir) };
+}
+
+export async function startRedis(): Promise<RunningServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'mp-redis-'));
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  proc.once('error', (e) => {
+    throw new Error(`redis-server could not start (is it installed? npm test installs it): ${e.message}`);
+  });
+  await waitForPort(port);
+  return { url: `redis://127.0.0.1:${port}`, port, proc, stop: () => stopProc(proc, dir) };
+}

@@ -25,6 +25,8 @@ export interface NodeRecord {
   startedAt: number;
   seenAt: number;
   load: NodeLoad;
+  /** Role-specific facts, e.g. a feed's { symbols: string[] }. */
+  meta?: Record<string, unknown>;
 }
 
 export const EMPTY_LOAD: NodeLoad = {

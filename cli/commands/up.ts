@@ -1,0 +1,180 @@
+import { Command, Flags } from '@oclif/core';
+import { findOnPath } from '../lib/binaries.ts';
+import { chooseBackends, planCluster, portCount, portsFromBase, portsFromList, type ClusterPlan } from '../lib/cluster-plan.ts';
+import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
+import { LiveView } from '../lib/live-view.ts';
+import { freePorts } from '../lib/ports.ts';
+import type { ClusterState } from '../lib/state-file.ts';
+import { Supervisor } from '../lib/supervisor.ts';
+
+export default class Up extends Command {
+  static override description = `Start a local cluster: routers, control, servers, gateways and a simulated feed, each as its own process.
+
+NATS: --nats URL, else nats-server from PATH (started on the port plan), else an embedded in-memory bus.
+Redis: --redis URL, else redis-server from PATH, else servers keep their cache in memory.
+Without NATS everything runs in ONE embedded process (in-memory bus, registry and cache), each role still on its own port.
+
+Ports from --port-base B: routers B+i, control B+90, gateways B+100+i, server gRPC B+200+i, server admin B+300+i,
+feed admin B+400, nats B+500, redis B+600. --port-base 0 picks free ports.
+
+In the foreground it shows a live status view; Ctrl-C stops everything it started. With --detach it returns once
+the cluster is healthy; stop it with \`pushctl down\`.`;
+
+  static override examples = [
+    '<%= config.bin %> up',
+    '<%= config.bin %> up --gateways 4 --servers 3 --symbols 100 --rate 50',
+    '<%= config.bin %> up --detach --json --port-base 0',
+    '<%= config.bin %> up --nats nats://10.0.0.5:4222 --redis redis://10.0.0.6:6379',
+  ];
+
+  static override flags = {
+    routers: Flags.integer({ description: 'router processes', default: 1, min: 1 }),
+    gateways: Flags.integer({ description: 'gateway processes', default: 2, min: 1 }),
+    servers: Flags.integer({ description: 'push-server processes', default: 2, min: 1 }),
+    symbols: Flags.integer({ description: 'symbols the feed simulates', default: 20, min: 1 }),
+    rate: Flags.integer({ description: 'trades per second per symbol', default: 10, min: 0 }),
+    nats: Flags.string({ description: 'use this NATS server instead of starting one' }),
+    redis: Flags.string({ description: 'use this Redis instead of starting one' }),
+    'port-base': Flags.integer({ description: 'first port of the port plan; 0 picks free ports', default: 7100, min: 0 }),
+    'data-dir': Flags.string({ description: DATA_DIR_HELP }),
+    detach: Flags.boolean({ description: 'return once healthy and leave the cluster running', default: false }),
+    json: Flags.boolean({ description: 'print the endpoints as one JSON object', default: false }),
+    embedded: Flags.boolean({ description: 'force the embedded in-memory mode even when nats-server is installed', default: false }),
+    timeout: Flags.integer({ description: 'seconds to wait for the cluster to become healthy', default: 60, min: 1 }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Up);
+    const dataDir = resolveDataDir(flags['data-dir']);
+    const counts = { routers: flags.routers, gateways: flags.gateways, servers: flags.servers };
+    const host = '127.0.0.1';
+
+    let plan: ClusterPlan;
+    try {
+      const { bus, cache } = chooseBackends(
+        { ...(flags.nats ? { nats: flags.nats } : {}), ...(flags.redis ? { redis: flags.redis } : {}), embedded: flags.embedded },
+        { natsServer: findOnPath('nats-server'), redisServer: findOnPath('redis-server') },
+      );
+      const ports = flags['port-base'] === 0 ? portsFromList(await freePorts(portCount(counts), host), counts) : portsFromBase(flags['port-base'], counts);
+      plan = planCluster({ ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports });
+    } catch (err) {
+      this.error((err as Error).message, { exit: 2 });
+    }
+
+    const progress = (msg: string) => process.stderr.write(`pushctl: ${msg}\n`);
+    const supervisor = new Supervisor(plan, { timeoutMs: flags.timeout * 1000, detached: flags.detach, onProgress: progress });
+
+    // Ctrl-C or SIGTERM while starting: give up and stop what did start.
+    let signalled: NodeJS.Signals | undefined;
+    const onStartSignal = (sig: NodeJS.Signals) => {
+      signalled = sig;
+      supervisor.abort();
+    };
+    process.on('SIGINT', onStartSignal);
+    process.on('SIGTERM', onStartSignal);
+    const began = Date.now();
+    let state: ClusterState;
+    try {
+      progress(`starting the ${plan.mode === 'embedded' ? 'embedded cluster (one process)' : 'cluster'} in ${dataDir}`);
+      state = await supervisor.start();
+    } catch (err) {
+      process.off('SIGINT', onStartSignal);
+      process.off('SIGTERM', onStartSignal);
+      if (signalled) {
+        progress(`interrupted by ${signalled}; stopped everything that had started`);
+        return;
+      }
+      this.error((err as Error).message, { exit: 1 });
+    }
+    process.off('SIGINT', onStartSignal);
+    process.off('SIGTERM', onStartSignal);
+
+    const summary = describe(plan, state, (Date.now() - began) / 1000);
+    if (flags.json) this.log(JSON.stringify(summary.json));
+    else for (const line of summary.lines) this.log(line);
+
+    if (flags.detach) {
+      supervisor.detach();
+      if (!flags.json) this.log(`detached; stop it with: pushctl down --data-dir ${dataDir}`);
+      return;
+    }
+    await this.#foreground(supervisor, state, flags.json);
+  }
+
+  async #foreground(supervisor: Supervisor, state: ClusterState, json: boolean): Promise<void> {
+    const view = new LiveView({
+      title: `market-push ${state.mode === 'embedded' ? '(embedded)' : ''} · control ${state.endpoints.control}`,
+      state,
+      tty: process.stdout.isTTY === true,
+      json,
+    });
+    supervisor.on('exit', (e) => {
+      const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+      const ids = e.id === 'embedded' ? state.roles.map((r) => r.id) : [e.id];
+      view.event(`${e.id} (pid ${e.pid}) ${how} unexpectedly; not restarted. Last log line: ${e.logTail.split('\n').at(-1) ?? ''}`, ids);
+    });
+    view.start();
+    const sig = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    view.stop();
+    // A second Ctrl-C while stopping must not kill pushctl half-way.
+    const ignore = () => process.stderr.write('pushctl: still stopping…\n');
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', ignore);
+    process.stderr.write(`pushctl: ${sig}: stopping the cluster\n`);
+    const survivors = await supervisor.stop((id, gone) => {
+      if (!gone) process.stderr.write(`pushctl: ${id} would not stop\n`);
+    });
+    process.off('SIGINT', ignore);
+    process.off('SIGTERM', ignore);
+    if (survivors.length > 0) this.error(`could not stop ${survivors.join(', ')}; the state file is kept for \`pushctl down\``, { exit: 1 });
+    process.stderr.write('pushctl: stopped\n');
+  }
+}
+
+function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { json: object; lines: string[] } {
+  const e = state.endpoints;
+  const pad = (s: string) => s.padEnd(10);
+  const natsWhere =
+    plan.bus.kind === 'embedded' ? 'embedded (in-memory)' : plan.bus.kind === 'spawn' ? `${e.nats} (nats-server ${plan.bus.bin})` : `${e.nats} (external)`;
+  const redisWhere =
+    plan.cache.kind === 'none' ? 'none: servers cache in memory' : plan.cache.kind === 'spawn' ? `${e.redis} (redis-server ${plan.cache.bin})` : `${e.redis} (external)`;
+  const lines = [
+    `cluster up in ${seconds.toFixed(1)} s (${plan.mode === 'embedded' ? 'embedded: one process' : `${state.processes.length} processes`})`,
+    ...e.routers.map((u) => `${pad('router')}${u}`),
+    `${pad('control')}${e.control}`,
+    ...e.gateways.map((g) => `${pad(g.id)}${g.ws}  ${g.http}`),
+    ...e.servers.map((s) => `${pad(s.id)}grpc ${s.grpc}  admin ${s.admin}`),
+    `${pad('feed')}${e.feed}`,
+    `${pad('nats')}${natsWhere}`,
+    `${pad('redis')}${redisWhere}`,
+    `${pad('data dir')}${plan.dataDir} (logs in ${plan.logDir})`,
+  ];
+  if (plan.mode === 'embedded') {
+    lines.push(
+      `embedded: ${plan.embeddedParts.join(', ')}; all roles share one process, nothing survives a stop.`,
+      'for the full cluster install nats-server and redis-server, or pass --nats URL and --redis URL.',
+    );
+  } else if (plan.embeddedParts.length > 0) {
+    lines.push(`embedded: ${plan.embeddedParts.join(', ')}; install redis-server or pass --redis URL for a shared cache.`);
+  }
+  const json = {
+    mode: plan.mode,
+    dataDir: plan.dataDir,
+    stateFile: plan.stateFile,
+    router: e.routers[0],
+    routers: e.routers,
+    control: e.control,
+    gateways: e.gateways,
+    servers: e.servers,
+    feed: e.feed,
+    nats: e.nats ?? null,
+    redis: e.redis ?? null,
+    embedded: plan.embeddedParts,
+    detached: state.detached,
+    pids: Object.fromEntries(state.processes.map((p) => [p.id, p.pid])),
+  };
+  return { json, lines };
+}

@@ -1,0 +1,101 @@
+// The embedded default of `pushctl up`: every role in this one process, on a
+// shared in-memory bus, routers on a shared in-memory registry, each role
+// still on its own port. Started as
+//   node system/embedded.ts --config '{"id":"embedded","logFile":…,"roles":[{"role":"router","config":{…}},…]}'
+// Prints one readiness line listing every role's URLs; stops all roles in
+// reverse order on SIGINT/SIGTERM.
+import { MemoryBus } from './common/bus.ts';
+import { defaults, type RoleName } from './common/config.ts';
+import { createLogger, type Logger } from './common/logger.ts';
+import { MemoryRegistry } from './common/registry.ts';
+import type { RoleContext, RoleHandle } from './common/run-role.ts';
+
+type Start = (config: never, ctx: RoleContext) => Promise<RoleHandle>;
+
+// Imported on demand so a broken role names itself in the error.
+const starters: Record<RoleName, () => Promise<Start>> = {
+  router: async () => (await import('./router/router.ts')).startRouter as Start,
+  control: async () => (await import('./control/control.ts')).startControl as Start,
+  server: async () => (await import('./server/server.ts')).startServer as Start,
+  gateway: async () => (await import('./gateway/gateway.ts')).startGateway as Start,
+  feed: async () => (await import('./feed/feed.ts')).startFeed as Start,
+};
+
+interface EmbeddedConfig {
+  id: string;
+  logFile?: string;
+  roles: Array<{ role: RoleName; config: Record<string, unknown> }>;
+}
+
+function readConfig(argv = process.argv.slice(2)): EmbeddedConfig {
+  const i = argv.indexOf('--config');
+  if (i < 0 || !argv[i + 1]) throw new Error('usage: node system/embedded.ts --config <json>');
+  const cfg = JSON.parse(argv[i + 1]!) as Partial<EmbeddedConfig>;
+  if (!Array.isArray(cfg.roles) || cfg.roles.length === 0) throw new Error('config.roles must list the roles to start');
+  return { id: cfg.id ?? 'embedded', roles: cfg.roles, ...(cfg.logFile ? { logFile: cfg.logFile } : {}) };
+}
+
+async function main(): Promise<void> {
+  const cfg = readConfig();
+  const log = createLogger(cfg.id, cfg.logFile);
+  const bus = new MemoryBus();
+  const routerExpiry = cfg.roles.find((r) => r.role === 'router')?.config.expiryMs;
+  const registry = new MemoryRegistry(typeof routerExpiry === 'number' ? routerExpiry : defaults.router().expiryMs);
+  const started: Array<{ id: string; role: RoleName; handle: RoleHandle; log: Logger }> = [];
+  const loggers: Logger[] = [log];
+  let stopping = false;
+
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => process.exit(code || 1), 10_000);
+    force.unref();
+    for (const s of [...started].reverse()) {
+      try {
+        await s.handle.stop();
+        s.log.info('stopped');
+      } catch (err) {
+        log.error('stop failed', { id: s.id, err: String(err) });
+      }
+    }
+    await bus.close();
+    await registry.close();
+    log.info('stopped');
+    await Promise.all(loggers.map((l) => l.close()));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception', { err: err.stack ?? String(err) });
+    void stop(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.error('unhandled rejection', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  });
+
+  let current = '';
+  try {
+    for (const { role, config: given } of cfg.roles) {
+      const config = { ...defaults[role](), ...given };
+      current = config.id;
+      const roleLog = createLogger(config.id, config.logFile);
+      loggers.push(roleLog);
+      const start = await starters[role]();
+      const ctx: RoleContext = { log: roleLog, bus, ...(role === 'router' ? { registry } : {}) };
+      const handle = await start(config as never, ctx);
+      started.push({ id: config.id, role, handle, log: roleLog });
+      roleLog.info('ready', { urls: handle.urls, embedded: true });
+    }
+  } catch (err) {
+    log.error('start failed', { id: current, err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    process.stderr.write(`${cfg.id}: ${current} failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    await stop(1);
+    return;
+  }
+  const nodes = started.map((s) => ({ id: s.id, role: s.role, urls: s.handle.urls }));
+  log.info('ready', { nodes });
+  process.stdout.write(JSON.stringify({ ready: true, id: cfg.id, role: 'embedded', pid: process.pid, urls: {}, nodes }) + '\n');
+}
+
+await main();

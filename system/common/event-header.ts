@@ -7,7 +7,11 @@ export interface EventHeader {
   seq: number;
   epoch: number;
   publishTimeUs: number;
+  /** Field number of the payload (10 ticker … 15 order), 0 when absent. */
+  payloadField: number;
 }
+
+export const PAYLOAD_DEPTH_SNAPSHOT = 13;
 
 const decoder = new TextDecoder();
 
@@ -17,6 +21,7 @@ export function readEventHeader(buf: Uint8Array): EventHeader {
   let seq = 0;
   let epoch = 0;
   let publishTimeUs = 0;
+  let payloadField = 0;
   const varint = (): number => {
     // Values stay below 2^53 (µs timestamps, sequence numbers): plain arithmetic is exact.
     let result = 0;
@@ -34,7 +39,10 @@ export function readEventHeader(buf: Uint8Array): EventHeader {
     const key = varint();
     const field = Math.floor(key / 8);
     const wire = key & 7;
-    if (field > 4) break;
+    if (field > 4) {
+      payloadField = field;
+      break;
+    }
     if (field === 1 && wire === 2) {
       const len = varint();
       if (pos + len > buf.length) throw new Error('truncated topic in event header');
@@ -49,5 +57,5 @@ export function readEventHeader(buf: Uint8Array): EventHeader {
       throw new Error(`unexpected wire type ${wire} for field ${field} in event header`);
     }
   }
-  return { topic, seq, epoch, publishTimeUs };
+  return { topic, seq, epoch, publishTimeUs, payloadField };
 }

@@ -1,0 +1,75 @@
+// Delivers each message to its subscribers without holding the event loop:
+// jobs run in arrival order (so a topic's messages never overtake each
+// other), and a job with many targets is split into slices of at most
+// sliceMs, yielding to I/O between slices. After every slice onSliceEnd
+// runs, which is where per-connection writes are flushed (one write per
+// connection per slice, however many messages it got).
+
+interface Job<T> {
+  targets: Iterator<T>;
+  deliver: (target: T) => void;
+}
+
+export class ChunkedFanout<T> {
+  #queue: Job<T>[] = [];
+  #head = 0;
+  #scheduled = false;
+  #sliceMs: number;
+  #onSliceEnd: () => void;
+  slices = 0;
+  yields = 0;
+
+  constructor(opts: { sliceMs: number; onSliceEnd: () => void }) {
+    this.#sliceMs = opts.sliceMs;
+    this.#onSliceEnd = opts.onSliceEnd;
+  }
+
+  /** Queues delivery of one message to every target; targets are read lazily (a live Set skips removed members). */
+  push(targets: Iterable<T>, deliver: (target: T) => void): void {
+    this.#queue.push({ targets: targets[Symbol.iterator](), deliver });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#run());
+    }
+  }
+
+  get pending(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  #run(): void {
+    const start = performance.now();
+    let sinceCheck = 0;
+    while (this.#head < this.#queue.length) {
+      const job = this.#queue[this.#head]!;
+      for (;;) {
+        const next = job.targets.next();
+        if (next.done) break;
+        job.deliver(next.value);
+        if (++sinceCheck >= 256) {
+          sinceCheck = 0;
+          if (performance.now() - start > this.#sliceMs) {
+            this.#endSlice();
+            this.yields++;
+            setImmediate(() => this.#run());
+            return;
+          }
+        }
+      }
+      this.#queue[this.#head++] = undefined as unknown as Job<T>;
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#scheduled = false;
+    this.#endSlice();
+  }
+
+  #endSlice(): void {
+    this.slices++;
+    try {
+      this.#onSliceEnd();
+    } catch (err) {
+      console.error('fan-out flush failed:', err);
+    }
+  }
+}

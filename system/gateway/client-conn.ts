@@ -1,0 +1,174 @@
+// One client connection's outbound side. Frames for a connection collect
+// during a fan-out slice and go out in one corked write (one syscall,
+// however many messages). A client that stops keeping up costs only itself:
+//   live        → frames are written every slice;
+//   backlogged  → the socket is backed up; frames wait, and state-like topics
+//                 (ticker, kline) keep only their latest value (conflation);
+//   resyncing   → the queue passed its byte cap: everything queued is dropped,
+//                 and once the socket drains the client is told (resync
+//                 notice per topic) and given fresh snapshots. A client that
+//                 stays stuck past the grace period is disconnected.
+import type { Socket } from 'node:net';
+import type WebSocket from 'ws';
+import type { ClientFormat, EncodedEvent } from './codec.ts';
+import { TokenBucket } from '../common/token-bucket.ts';
+
+export type ConnState = 'live' | 'backlogged' | 'resyncing' | 'closed';
+
+export interface ConnHooks {
+  markDirty(c: ClientConn): void;
+  /** Called once the socket drained after an overflow: send notices and snapshots. */
+  resync(c: ClientConn, reason: string): void;
+}
+
+let nextId = 1;
+
+export class ClientConn {
+  readonly id = nextId++;
+  readonly ws: WebSocket;
+  readonly socket: Socket;
+  readonly format: ClientFormat;
+  readonly remote: string;
+  readonly topics = new Set<string>();
+  /** Aborted when the connection ends; everything bound to it unbinds on this signal. */
+  readonly abort = new AbortController();
+  readonly limiter: TokenBucket;
+  state: ConnState = 'live';
+  lastRx = Date.now();
+  violations = 0;
+  overflowAt = 0;
+  resyncs = 0;
+  framesOut = 0;
+  bytesOut = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #conflate = new Map<string, number>(); // topic → index in #pending, while backlogged
+  #capBytes: number;
+  #backlogBytes: number;
+  #hooks: ConnHooks;
+  #waitingDrain = false;
+
+  constructor(opts: {
+    ws: WebSocket;
+    socket: Socket;
+    format: ClientFormat;
+    capBytes: number;
+    ratePerSec: number;
+    burst: number;
+    hooks: ConnHooks;
+  }) {
+    this.ws = opts.ws;
+    this.socket = opts.socket;
+    this.format = opts.format;
+    this.remote = `${opts.socket.remoteAddress}:${opts.socket.remotePort}`;
+    this.#capBytes = opts.capBytes;
+    // Past this many bytes in the socket's own buffer the client is behind: hold and conflate.
+    this.#backlogBytes = Math.min(256 * 1024, Math.max(16 * 1024, opts.capBytes / 4));
+    this.#hooks = opts.hooks;
+    this.limiter = new TokenBucket(opts.ratePerSec, opts.burst);
+  }
+
+  get queuedBytes(): number {
+    return this.#pendingBytes + this.socket.writableLength;
+  }
+
+  /** Queues an event's frame for this client. */
+  deliver(ev: EncodedEvent, conflatable: boolean): void {
+    if (this.state === 'resyncing' || this.state === 'closed') return;
+    const frame = ev.frame(this.format);
+    if (this.state === 'backlogged' && conflatable) {
+      const i = this.#conflate.get(ev.topic);
+      if (i !== undefined) {
+        this.#pendingBytes += frame.length - this.#pending[i]!.length;
+        this.#pending[i] = frame;
+        return;
+      }
+      this.#conflate.set(ev.topic, this.#pending.length);
+    }
+    this.#push(frame);
+  }
+
+  /** Queues a control frame (result, error, notice, snapshot) regardless of backlog. */
+  send(frame: Buffer): void {
+    if (this.state === 'closed') return;
+    this.#push(frame);
+  }
+
+  #push(frame: Buffer): void {
+    if (this.#pending.length === 0) this.#hooks.markDirty(this);
+    this.#pending.push(frame);
+    this.#pendingBytes += frame.length;
+    if (this.#pendingBytes + this.socket.writableLength > this.#capBytes) this.#overflow();
+  }
+
+  #overflow(): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#conflate.clear();
+    this.state = 'resyncing';
+    this.resyncs++;
+    this.overflowAt = Date.now();
+    if (this.socket.writableLength === 0) queueMicrotask(() => this.#drained());
+    else this.#awaitDrain();
+  }
+
+  #awaitDrain(): void {
+    if (this.#waitingDrain) return;
+    this.#waitingDrain = true;
+    this.socket.once('drain', () => {
+      this.#waitingDrain = false;
+      this.#drained();
+    });
+  }
+
+  #drained(): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'resyncing') {
+      this.state = 'live';
+      this.overflowAt = 0;
+      this.#hooks.resync(this, 'slow_client');
+    } else if (this.state === 'backlogged') {
+      this.state = 'live';
+    }
+    this.flush();
+  }
+
+  /** Writes what is queued in one corked burst, unless the socket is backed up. */
+  flush(): void {
+    if (this.state !== 'live' || this.#pending.length === 0) return;
+    if (this.socket.destroyed || !this.socket.writable) return;
+    const frames = this.#pending;
+    this.#pending = [];
+    this.#conflate.clear();
+    this.socket.cork();
+    for (const f of frames) this.socket.write(f);
+    this.socket.uncork();
+    this.framesOut += frames.length;
+    this.bytesOut += this.#pendingBytes;
+    this.#pendingBytes = 0;
+    if (this.socket.writableLength > this.#backlogBytes) {
+      this.state = 'backlogged';
+      this.#awaitDrain();
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.markClosed();
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+    // A client that never answers the close handshake is cut after a moment.
+    setTimeout(() => this.ws.terminate(), 2_000).unref();
+  }
+
+  markClosed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.abort.abort();
+  }
+}

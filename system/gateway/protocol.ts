@@ -1,0 +1,80 @@
+// Client requests, decoded from either wire format into one shape, with
+// Binance-style errors for anything malformed. Error codes (JSON `error.code`):
+//   1 invalid value type · 2 invalid request (unknown method, bad params,
+//   unknown topic) · 3 invalid JSON / undecodable frame · 4 too many streams ·
+//   5 rate limited · 6 binary/text frame of the wrong kind for the format.
+import { fromBinary } from '@bufbuild/protobuf';
+import { ClientFrameSchema } from '../../proto/gen/client_pb.js';
+
+export type RequestId = number | string | null;
+
+export type Command =
+  | { kind: 'subscribe'; id: RequestId; topics: string[] }
+  | { kind: 'unsubscribe'; id: RequestId; topics: string[] }
+  | { kind: 'list'; id: RequestId }
+  | { kind: 'ping'; id: RequestId; clientTimeUs: number };
+
+export interface RequestError {
+  kind: 'error';
+  id: RequestId;
+  code: number;
+  msg: string;
+}
+
+const METHODS = ['SUBSCRIBE', 'UNSUBSCRIBE', 'LIST_SUBSCRIPTIONS'];
+
+export function parseJsonRequest(text: string): Command | RequestError {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch (err) {
+    return { kind: 'error', id: null, code: 3, msg: `Invalid JSON: ${(err as Error).message}` };
+  }
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+    return { kind: 'error', id: null, code: 2, msg: 'Invalid request: expected a JSON object' };
+  }
+  const m = msg as Record<string, unknown>;
+  const rawId = m.id ?? null;
+  const id = rawId;
+  if (!(rawId === null || (typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0) || (typeof rawId === 'string' && rawId.length <= 64))) {
+    return { kind: 'error', id: null, code: 1, msg: 'Invalid value type: request ID must be an unsigned integer or a string of at most 64 characters' };
+  }
+  for (const k of Object.keys(m)) {
+    if (k !== 'method' && k !== 'params' && k !== 'id') return { kind: 'error', id: id as RequestId, code: 0, msg: `Unknown property "${k}"` };
+  }
+  const method = m.method;
+  if (typeof method !== 'string') return { kind: 'error', id: id as RequestId, code: 2, msg: 'Invalid request: method must be a string' };
+  if (!METHODS.includes(method)) {
+    return { kind: 'error', id: id as RequestId, code: 2, msg: `Invalid request: unknown method "${method.slice(0, 40)}", expected one of ${METHODS.join(', ')}` };
+  }
+  if (method === 'LIST_SUBSCRIPTIONS') return { kind: 'list', id: id as RequestId };
+  const params = m.params;
+  if (!Array.isArray(params) || params.length === 0 || !params.every((p) => typeof p === 'string')) {
+    return { kind: 'error', id: id as RequestId, code: 2, msg: 'Invalid request: params must be a non-empty array of stream names' };
+  }
+  return { kind: method === 'SUBSCRIBE' ? 'subscribe' : 'unsubscribe', id: id as RequestId, topics: params as string[] };
+}
+
+export function parseProtobufRequest(bytes: Uint8Array): Command | RequestError {
+  let f;
+  try {
+    f = fromBinary(ClientFrameSchema, bytes);
+  } catch (err) {
+    return { kind: 'error', id: null, code: 3, msg: `Invalid frame: not a ClientFrame (${(err as Error).message})` };
+  }
+  const id = Number(f.id);
+  switch (f.kind.case) {
+    case 'subscribe':
+      if (f.kind.value.topics.length === 0) return { kind: 'error', id, code: 2, msg: 'Invalid request: no topics to subscribe' };
+      return { kind: 'subscribe', id, topics: f.kind.value.topics };
+    case 'unsubscribe':
+      if (f.kind.value.topics.length === 0) return { kind: 'error', id, code: 2, msg: 'Invalid request: no topics to unsubscribe' };
+      return { kind: 'unsubscribe', id, topics: f.kind.value.topics };
+    case 'listSubscriptions':
+      return { kind: 'list', id };
+    case 'ping':
+      return { kind: 'ping', id, clientTimeUs: Number(f.kind.value.clientTimeUs) };
+    default:
+      return { kind: 'error', id, code: 2, msg: 'Invalid request: empty ClientFrame' };
+  }
+}

@@ -1,0 +1,4 @@
+import { runRole } from '../common/run-role.ts';
+import { startServer } from './server.ts';
+
+await runRole('server', startServer);

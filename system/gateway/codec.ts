@@ -4,7 +4,7 @@
 // fields `seq` (per-topic sequence), `ep` (epoch) and `pt` (intended publish
 // time, µs) let clients detect gaps and measure latency.
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import WebSocket from 'ws';
+import * as wsModule from 'ws';
 import { EventSchema, type Event, type PriceLevel } from '../../proto/gen/market_pb.js';
 import { ServerFrameSchema } from '../../proto/gen/client_pb.js';
 import { frameField1 } from '../common/link-codec.ts';
@@ -12,7 +12,7 @@ import { frameField1 } from '../common/link-codec.ts';
 export type ClientFormat = 'raw' | 'combined' | 'protobuf';
 
 // ws documents Sender.frame as public; @types/ws does not declare it.
-const Sender = (WebSocket as unknown as {
+const Sender = (wsModule as unknown as {
   Sender: { frame(data: Buffer, o: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[] };
 }).Sender;
 

@@ -1,0 +1,186 @@
+// The feed role: runs the market simulator against the wall clock and
+// publishes every event, encoded once, on its bus subject. Each turn catches
+// up to now, but never emits more than a bounded batch, so the event loop
+// keeps serving its admin API; a publisher that cannot keep up reports lag
+// (events still carry their intended time) instead of skipping events.
+import { toBinary } from '@bufbuild/protobuf';
+import { EventSchema, type Event } from '../../proto/gen/market_pb.js';
+import type { FeedConfig } from '../common/config.ts';
+import { Heartbeat } from '../common/heartbeat.ts';
+import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson } from '../common/http.ts';
+import { ProcessStats } from '../common/process-stats.ts';
+import { EMPTY_LOAD, type NodeRecord } from '../common/registry.ts';
+import type { RoleContext, RoleHandle } from '../common/run-role.ts';
+import { defaultSymbols } from '../common/topics.ts';
+import { MarketSimulator } from './simulator.ts';
+
+/** FeedConfig plus what a caller may pin: an explicit symbol list, the epoch, the per-turn batch. */
+export interface FeedOptions extends Omit<FeedConfig, 'symbols'> {
+  /** A count (the default symbol set) or explicit lower-case symbols. */
+  symbols: number | string[];
+  /** Defaults to the start time in ms, so a restarted feed starts a new epoch. */
+  epoch?: number;
+  maxEventsPerTurn?: number;
+}
+
+// Longest sleep between turns; a turn also wakes early for the next due event.
+const TICK_MS = 5;
+const DEFAULT_MAX_EVENTS_PER_TURN = 1000;
+const MAX_RATE = 1_000_000;
+const LAG_WARN_MS = 1000;
+const LAG_WARN_EVERY_MS = 10_000;
+
+export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<RoleHandle> {
+  const { log, bus } = ctx;
+  if (!bus) throw new Error('the feed needs a bus: set "nats" in its config (or run it embedded on the in-memory bus)');
+  const symbols = Array.isArray(config.symbols) ? config.symbols.map((s) => s.toLowerCase()) : defaultSymbols(config.symbols);
+  const startedAt = Date.now();
+  const epoch = config.epoch ?? startedAt;
+  const maxPerTurn = config.maxEventsPerTurn ?? DEFAULT_MAX_EVENTS_PER_TURN;
+  const sim = new MarketSimulator({
+    symbols,
+    rate: config.rate,
+    tickerMs: config.tickerMs,
+    klineMs: config.klineMs,
+    depthSnapshotMs: config.depthSnapshotMs,
+    depthLevels: config.depthLevels,
+    seed: config.seed,
+    epoch,
+    startTimeMs: startedAt,
+  });
+  const stats = new ProcessStats();
+  let lagMs = 0;
+  let maxLagMs = 0; // worst over the current stats interval
+  let lastLagWarn = 0;
+  let adminUrl = '';
+
+  const publish = (subject: string, event: Event): void => {
+    const data = toBinary(EventSchema, event);
+    bus.publish(subject, data);
+    stats.count('bytes', data.length);
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const turn = (): void => {
+    timer = undefined;
+    if (stopped) return;
+    const now = Date.now();
+    try {
+      stats.count('events', sim.advanceTo(now, publish, maxPerTurn));
+    } catch (err) {
+      log.error('publish failed', { err: err instanceof Error ? err.message : String(err) });
+    }
+    const next = sim.nextEventTimeMs();
+    lagMs = next <= now ? now - next : 0;
+    if (lagMs > maxLagMs) maxLagMs = lagMs;
+    // Behind: yield to I/O and continue at once. On time: sleep until the next event is due.
+    const delay = next <= now ? 0 : Math.min(TICK_MS, Math.max(1, Math.ceil(next - now)));
+    if (!stopped) timer = setTimeout(turn, delay);
+  };
+
+  const sampler = setInterval(() => {
+    stats.sample();
+    const now = Date.now();
+    if (maxLagMs > LAG_WARN_MS && now - lastLagWarn > LAG_WARN_EVERY_MS) {
+      lastLagWarn = now;
+      log.warn('feed is behind schedule', { maxLagMs, rate: sim.rate, symbols: symbols.length, eventsPerSec: Math.round(stats.rate('events')) });
+    }
+    maxLagMs = lagMs;
+  }, 1000);
+  sampler.unref();
+
+  const statsBody = () => ({
+    id: config.id,
+    role: 'feed',
+    epoch,
+    bus: bus.kind,
+    symbols: symbols.length,
+    rate: sim.rate,
+    tradesPerSec: sim.rate * symbols.length,
+    eventsPublished: stats.counter('events'),
+    eventsPerSec: Math.round(stats.rate('events')),
+    bytesPublished: stats.counter('bytes'),
+    bytesPerSec: Math.round(stats.rate('bytes')),
+    lagMs,
+    maxLagMs,
+    maxEventsPerTurn: maxPerTurn,
+    cpu: stats.cpu,
+    eventLoopP99Ms: stats.eventLoopP99Ms,
+    rssMb: Math.round(stats.rssMb()),
+    startedAt,
+  });
+
+  const server = createJsonServer({
+    'GET /healthz': (_req, res) => sendJson(res, 200, { ok: true, id: config.id, role: 'feed', lagMs }),
+    'GET /stats': (_req, res) => sendJson(res, 200, statsBody()),
+    'GET /symbols': (_req, res) => sendJson(res, 200, { symbols: sim.symbolsInfo() }),
+    'POST /admin/config': async (req, res) => {
+      const body = await readJson<Record<string, unknown>>(req);
+      if (body === null || typeof body !== 'object' || !('rate' in body)) {
+        throw new HttpError(400, 'nothing to change: the feed supports {"rate": <trades per second per symbol>}');
+      }
+      const rate = body.rate;
+      if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0 || rate > MAX_RATE) {
+        throw new HttpError(400, `rate must be a number between 0 and ${MAX_RATE}`);
+      }
+      const from = sim.rate;
+      sim.setRate(rate);
+      log.info('rate changed', { from, to: rate });
+      sendJson(res, 200, { ok: true, rate });
+    },
+    // A feed has no clients to hand over; accepted so tooling can drain every role alike.
+    'POST /admin/drain': (_req, res) => sendJson(res, 200, { ok: true, draining: false }),
+  });
+  let heartbeat: Heartbeat | undefined;
+  try {
+    const port = await listen(server, config.adminPort, config.host);
+    adminUrl = `http://${config.host}:${port}`;
+  } catch (err) {
+    clearInterval(sampler);
+    stats.stop();
+    throw new Error(`feed admin port ${config.host}:${config.adminPort}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  timer = setTimeout(turn, 0);
+
+  const record = (): NodeRecord => ({
+    id: config.id,
+    role: 'feed',
+    urls: { admin: adminUrl },
+    protocols: [],
+    draining: false,
+    startedAt,
+    seenAt: Date.now(),
+    load: {
+      ...EMPTY_LOAD,
+      msgsOutPerSec: stats.rate('events'),
+      cpu: stats.cpu,
+      eventLoopP99Ms: stats.eventLoopP99Ms,
+      rssMb: stats.rssMb(),
+    },
+    meta: { symbols, epoch },
+  });
+  if (config.routers.length > 0) {
+    heartbeat = new Heartbeat({ routers: config.routers, intervalMs: config.heartbeatMs, record, log });
+    if (!(await heartbeat.start())) log.warn('no router accepted the first heartbeat; retrying', { routers: config.routers });
+  }
+  log.info('feed started', { symbols: symbols.length, rate: sim.rate, epoch, admin: adminUrl, bus: bus.kind });
+
+  return {
+    urls: { admin: adminUrl },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(sampler);
+      await heartbeat?.stop();
+      await closeServer(server);
+      try {
+        await bus.flush();
+      } catch {
+        // the bus may already be gone; nothing left to deliver then
+      }
+      stats.stop();
+    },
+  };
+}

@@ -128,7 +128,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<TestCluster>
       all.push(cluster.feed);
     }
     // Gateways validate topics against the feed's symbols: let the feed's first heartbeat land.
-    await waitFor(async () => ((await (await fetch(`${cluster.routerUrl}/v1/symbols`)).json()) as { symbols: string[] }).symbols.length > 0, 10_000);
+    if (cluster.feed) await waitFor(async () => ((await (await fetch(`${cluster.routerUrl}/v1/symbols`)).json()) as { symbols: string[] }).symbols.length > 0, 10_000);
     for (let i = 1; i <= (o.gateways ?? 1); i++) await cluster.startGateway(i);
     return cluster;
   } catch (err) {

@@ -26,7 +26,7 @@ Stops in reverse start order: SIGTERM to each process group, up to 5 s, then SIG
     }
 
     // A foreground `up` owns its cluster: ask it to stop, so it cleans up as on Ctrl-C.
-    if (!state.detached && state.supervisorPid !== process.pid && isAlive(state.supervisorPid)) {
+    if (!state.detached && state.supervisorPid !== process.pid && isAlive(state.supervisorPid, state.supervisorStartTime)) {
       this.log(`asking pushctl up (pid ${state.supervisorPid}) to stop the cluster`);
       try {
         process.kill(state.supervisorPid, 'SIGTERM');
@@ -34,7 +34,11 @@ Stops in reverse start order: SIGTERM to each process group, up to 5 s, then SIG
         // it just exited
       }
       const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline && isAlive(state.supervisorPid)) await sleep(100);
+      while (Date.now() < deadline && isAlive(state.supervisorPid, state.supervisorStartTime)) await sleep(100);
+      if (!readState(dataDir) && liveProcesses(state).length === 0) {
+        this.log(`cluster in ${dataDir} is down (stopped by pushctl up, pid ${state.supervisorPid})`);
+        return;
+      }
     }
 
     const live = liveProcesses(state);

@@ -103,7 +103,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
 
   async #foreground(supervisor: Supervisor, state: ClusterState, json: boolean): Promise<void> {
     const view = new LiveView({
-      title: `market-push ${state.mode === 'embedded' ? '(embedded)' : ''} · control ${state.endpoints.control}`,
+      title: `market-push${state.mode === "embedded" ? " (embedded)" : ""} · control ${state.endpoints.control}`,
       state,
       tty: process.stdout.isTTY === true,
       json,
@@ -111,7 +111,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     supervisor.on('exit', (e) => {
       const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
       const ids = e.id === 'embedded' ? state.roles.map((r) => r.id) : [e.id];
-      view.event(`${e.id} (pid ${e.pid}) ${how} unexpectedly; not restarted. Last log line: ${e.logTail.split('\n').at(-1) ?? ''}`, ids);
+      view.event(`${e.id} (pid ${e.pid}) ${how} unexpectedly; not restarted (log: ${e.logFile})`, ids);
     });
     view.start();
     const sig = await new Promise<NodeJS.Signals>((resolve) => {

@@ -34,6 +34,7 @@ export interface ClusterState {
   startedAt: string;
   /** The `up` process; in foreground mode it owns the cluster and stops it on SIGTERM. */
   supervisorPid: number;
+  supervisorStartTime?: number;
   detached: boolean;
   endpoints: ClusterEndpoints;
   /** Roles and where their /healthz is, for `status` when control does not list one. */

@@ -54,7 +54,7 @@ export function assertNoLiveCluster(dataDir: string): { staleRemoved: boolean } 
   const state = readState(dataDir);
   if (!state) return { staleRemoved: false };
   const live = liveProcesses(state);
-  if (live.length > 0 || (!state.detached && isAlive(state.supervisorPid) && state.supervisorPid !== process.pid)) {
+  if (live.length > 0 || (!state.detached && state.supervisorPid !== process.pid && isAlive(state.supervisorPid, state.supervisorStartTime))) {
     const pids = live.map((p) => `${p.id}=${p.pid}`).join(', ');
     throw new Error(
       `a cluster is already running from ${dataDir} (${pids || `pushctl up pid ${state.supervisorPid}`}); ` +
@@ -92,6 +92,7 @@ export interface ChildExit {
   pid: number;
   code: number | null;
   signal: NodeJS.Signals | null;
+  logFile: string;
   logTail: string;
 }
 
@@ -193,7 +194,7 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
     this.#running.push(rec);
     child.once('exit', (code, signal) => {
       if (this.#stopping) return;
-      this.emit('exit', { id: p.id, pid, code, signal, logTail: logTail(p.logFile, 20, logOffset) });
+      this.emit('exit', { id: p.id, pid, code, signal, logFile: p.logFile, logTail: logTail(p.logFile, 20, logOffset) });
     });
   }
 
@@ -306,6 +307,7 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
       dataDir: plan.dataDir,
       startedAt: this.#state?.startedAt ?? new Date().toISOString(),
       supervisorPid: process.pid,
+      ...(processStartTime(process.pid) !== undefined ? { supervisorStartTime: processStartTime(process.pid)! } : {}),
       detached: this.#opts.detached,
       endpoints: this.endpoints(),
       roles: plan.roles.map((r) => ({ id: r.id, role: r.role, healthUrl: r.healthUrl, urls: { ...r.urls, ...this.#readyUrls.get(r.id) } })),

@@ -154,6 +154,8 @@ export class ClientConn {
 
   close(code: number, reason: string): void {
     if (this.state === 'closed') return;
+    // What is already queued (often the errors that explain the close) goes out before the close frame.
+    this.flush();
     this.markClosed();
     try {
       this.ws.close(code, reason);

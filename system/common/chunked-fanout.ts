@@ -8,6 +8,7 @@
 interface Job<T> {
   targets: Iterator<T>;
   deliver: (target: T) => void;
+  failed?: boolean;
 }
 
 export class ChunkedFanout<T> {
@@ -45,7 +46,13 @@ export class ChunkedFanout<T> {
       for (;;) {
         const next = job.targets.next();
         if (next.done) break;
-        job.deliver(next.value);
+        // One bad message (or target) must not wedge the queue for everyone else.
+        try {
+          job.deliver(next.value);
+        } catch (err) {
+          if (!job.failed) console.error('fan-out delivery failed:', err);
+          job.failed = true;
+        }
         if (++sinceCheck >= 256) {
           sinceCheck = 0;
           if (performance.now() - start > this.#sliceMs) {

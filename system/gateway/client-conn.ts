@@ -108,7 +108,8 @@ export class ClientConn {
     this.state = 'resyncing';
     this.resyncs++;
     this.overflowAt = Date.now();
-    if (this.socket.writableLength === 0) queueMicrotask(() => this.#drained());
+    // Node emits 'drain' only after a write found the socket over its high-water mark.
+    if (!this.socket.writableNeedDrain) queueMicrotask(() => this.#drained());
     else this.#awaitDrain();
   }
 
@@ -146,7 +147,8 @@ export class ClientConn {
     this.framesOut += frames.length;
     this.bytesOut += this.#pendingBytes;
     this.#pendingBytes = 0;
-    if (this.socket.writableLength > this.#backlogBytes) {
+    // Below its high-water mark the socket never emits 'drain': waiting for one would hang.
+    if (this.socket.writableNeedDrain && this.socket.writableLength > this.#backlogBytes) {
       this.state = 'backlogged';
       this.#awaitDrain();
     }

@@ -1,0 +1,348 @@
+// Two push-router processes on one real nats-server share the JetStream KV
+// registry: whatever one is told, the other answers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { freePort, startNats } from '../helpers/servers.ts';
+import { createLogger } from '../../system/common/logger.ts';
+import { MemoryRegistry, type NodeRecord } from '../../system/common/registry.ts';
+import { defaults } from '../../system/common/config.ts';
+import { startRouter } from '../../system/router/router.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const EXPIRY_MS = 1500;
+
+interface RoleProcess {
+  proc: ChildProcess;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `node system/<role>/main.ts --config <json>` and waits for its readiness line. */
+async function startRole(role: string, config: object): Promise<RoleProcess> {
+  const proc = spawn(process.execPath, [`system/${role}/main.ts`, '--config', JSON.stringify(config)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PUSH_LOG_LEVEL: 'warn' },
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const force = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(force);
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const rl = createInterface({ input: proc.stdout! });
+      rl.once('line', (l) => {
+        rl.close();
+        resolve(l);
+      });
+      proc.once('exit', (code) => reject(new Error(`${role} exited (${code}) before ready: ${stderr}`)));
+      setTimeout(() => reject(new Error(`${role} not ready within 15 s: ${stderr}`)), 15_000).unref();
+    });
+    const ready = JSON.parse(line) as { ready: boolean; urls: { http: string } };
+    assert.equal(ready.ready, true);
+    return { proc, url: ready.urls.http, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function http(method: string, url: string, body?: unknown): Promise<{ status: number; headers: Headers; json: any }> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(3_000),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function rec(id: string, role: NodeRecord['role'], over: Partial<NodeRecord> = {}): Partial<NodeRecord> {
+  return { id, role, urls: {}, protocols: [], draining: false, startedAt: Date.now(), ...over };
+}
+
+const gateway = (id: string, connections: number, cpu: number, draining = false) =>
+  rec(id, 'gateway', {
+    urls: { ws: `ws://127.0.0.1:1/${id}`, http: `http://127.0.0.1:1/${id}` },
+    draining,
+    load: { connections, subscriptions: 0, msgsInPerSec: 0, msgsOutPerSec: 0, cpu, eventLoopP99Ms: 0, rssMb: 0 },
+  });
+const server = (id: string) => rec(id, 'server', { urls: { grpc: `127.0.0.1:7300/${id}`, admin: `http://127.0.0.1:1/${id}` } });
+
+/** Re-posts a set of records every 300 ms so they outlive the 1.5 s expiry while a test looks at them. */
+class KeepAlive {
+  records = new Map<string, Partial<NodeRecord>>();
+  target: string;
+  #timer: NodeJS.Timeout;
+  #round: Promise<void> = Promise.resolve();
+
+  constructor(target: string) {
+    this.target = target;
+    this.#timer = setInterval(() => {
+      this.#round = this.#round.then(() => this.beatAll()).catch(() => {});
+    }, 300);
+  }
+
+  async beatAll(): Promise<void> {
+    for (const r of [...this.records.values()]) {
+      const res = await http('POST', `${this.target}/v1/heartbeat`, r);
+      assert.equal(res.status, 200, JSON.stringify(res.json));
+    }
+  }
+
+  async add(...records: Partial<NodeRecord>[]): Promise<void> {
+    for (const r of records) this.records.set(r.id!, r);
+    await this.beatAll();
+  }
+
+  /** Stops beating `id`, waiting out a round in flight so it cannot re-register it. */
+  async forget(id: string): Promise<void> {
+    this.records.delete(id);
+    await this.#round;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#round;
+  }
+}
+
+const ids = (nodes: { id: string }[]) => nodes.map((n) => n.id);
+
+test('two router processes share one registry on NATS', async (t) => {
+  const nats = await startNats();
+  t.after(() => nats.stop());
+  const [portA, portB] = [await freePort(), await freePort()];
+  const common = { nats: nats.url, expiryMs: EXPIRY_MS, heartbeatMs: 300 };
+  // Started together on purpose: both create the KV bucket at once, as `pushctl up` does.
+  const [a, b] = await Promise.all([
+    startRole('router', { ...common, id: 'router-1', port: portA }),
+    startRole('router', { ...common, id: 'router-2', port: portB }),
+  ]);
+  t.after(() => Promise.all([a.stop(), b.stop()]));
+  assert.equal(a.url, `http://127.0.0.1:${portA}`);
+  const keep = new KeepAlive(a.url);
+  t.after(() => keep.stop());
+
+  await t.test('healthz names the shared registry; both routers list themselves', async () => {
+    const h = await http('GET', `${b.url}/healthz`);
+    assert.equal(h.status, 200);
+    assert.equal(h.json.ok, true);
+    assert.equal(h.json.registry, 'jetstream-kv');
+    const routers = await waitFor('both routers in the registry', async () => {
+      const r = await http('GET', `${b.url}/v1/nodes?role=router`);
+      return r.json.nodes.length === 2 && r.json.nodes;
+    });
+    assert.deepEqual(ids(routers), ['router-1', 'router-2']);
+    assert.equal(routers[0].urls.http, a.url);
+  });
+
+  await t.test('a heartbeat posted to A is answered by B, gateways least-loaded first, draining excluded', async () => {
+    await keep.add(gateway('gw-busy', 50, 0.1), gateway('gw-idle', 2, 0.5), gateway('gw-cool', 2, 0.1), gateway('gw-drain', 0, 0, true));
+    const nodes = await waitFor('gateways visible on B', async () => {
+      const r = await http('GET', `${b.url}/v1/nodes?role=gateway`);
+      return r.json.nodes.length === 4 && r.json.nodes;
+    });
+    assert.deepEqual(ids(nodes), ['gw-busy', 'gw-cool', 'gw-drain', 'gw-idle']);
+
+    const g = await http('GET', `${b.url}/v1/gateways?protocol=ws`);
+    assert.equal(g.status, 200);
+    assert.equal(g.headers.get('access-control-allow-origin'), '*');
+    assert.deepEqual(ids(g.json.gateways), ['gw-cool', 'gw-idle', 'gw-busy']);
+    assert.equal(g.json.gateways[0].url, 'ws://127.0.0.1:1/gw-cool');
+    assert.equal(g.json.gateways[0].draining, false);
+    assert.equal(g.json.gateways[0].load.connections, 2);
+
+    const one = await http('GET', `${a.url}/v1/gateways?protocol=ws&limit=1`);
+    assert.deepEqual(ids(one.json.gateways), ['gw-cool']);
+
+    // A gateway's load changes with its next heartbeat, and so does the order.
+    await keep.add(gateway('gw-cool', 80, 0.1));
+    await waitFor('gw-cool to fall behind', async () => {
+      const r = await http('GET', `${b.url}/v1/gateways?protocol=ws&limit=1`);
+      return r.json.gateways[0].id === 'gw-idle';
+    });
+
+    const none = await http('GET', `${b.url}/v1/gateways?protocol=tcp`);
+    assert.equal(none.status, 503);
+    assert.match(none.json.error, /no healthy gateway for protocol "tcp"/);
+    assert.equal(none.headers.get('access-control-allow-origin'), '*');
+    assert.equal((await http('GET', `${b.url}/v1/gateways?limit=0`)).status, 400);
+  });
+
+  await t.test('routes are the same on both routers, stable, and only a leaving server\'s topics move', async () => {
+    assert.equal((await http('GET', `${a.url}/v1/route?topic=btcusdt@ticker`)).status, 503);
+    await keep.add(server('srv-1'), server('srv-2'), server('srv-3'), { ...server('srv-drain'), draining: true });
+    await waitFor('servers visible on B', async () => (await http('GET', `${b.url}/v1/servers`)).json.servers.length === 3);
+    const servers = (await http('GET', `${b.url}/v1/servers`)).json.servers as NodeRecord[];
+    assert.deepEqual(ids(servers), ['srv-1', 'srv-2', 'srv-3']);
+
+    const symbols = ['btcusdt', 'ethusdt', 'solusdt', 'xrpusdt', 'adausdt', 'dogeusdt', 'bnbusdt', 'ltcusdt'];
+    const topics = symbols.flatMap((s) => [`${s}@ticker`, `${s}@depth`, `${s}@trade`, `${s}@kline_1m`]);
+    const routesOn = async (url: string) => {
+      const m = new Map<string, string>();
+      for (const topic of topics) {
+        const r = await http('GET', `${url}/v1/route?topic=${encodeURIComponent(topic)}`);
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        assert.equal(r.json.topic, topic);
+        assert.equal(r.json.server.grpc, `127.0.0.1:7300/${r.json.server.id}`);
+        m.set(topic, r.json.server.id);
+      }
+      return m;
+    };
+    const onA = await routesOn(a.url);
+    assert.deepEqual(await routesOn(b.url), onA);
+    assert.deepEqual(await routesOn(a.url), onA, 'stable across calls');
+    assert.deepEqual(new Set(onA.values()), new Set(['srv-1', 'srv-2', 'srv-3']));
+
+    // Upper case is normalised, malformed topics are refused.
+    const upper = await http('GET', `${b.url}/v1/route?topic=BTCUSDT@ticker`);
+    assert.equal(upper.json.server.id, onA.get('btcusdt@ticker'));
+    for (const bad of ['btcusdt', 'btcusdt@nope', '@ticker', 'btcusdt@kline_7m']) {
+      const r = await http('GET', `${b.url}/v1/route?topic=${encodeURIComponent(bad)}`);
+      assert.equal(r.status, 400, bad);
+      assert.equal(typeof r.json.error, 'string');
+    }
+    assert.equal((await http('GET', `${b.url}/v1/route`)).status, 400);
+
+    // srv-2 leaves: DELETE takes it out at once on the router it was sent to.
+    await keep.forget('srv-2');
+    const del = await http('DELETE', `${a.url}/v1/nodes/srv-2`);
+    assert.equal(del.status, 200);
+    assert.equal(del.json.existed, true);
+    assert.deepEqual(ids((await http('GET', `${a.url}/v1/servers`)).json.servers), ['srv-1', 'srv-3']);
+    await waitFor('srv-2 gone on B', async () => (await http('GET', `${b.url}/v1/servers`)).json.servers.length === 2);
+
+    const after = await routesOn(b.url);
+    assert.deepEqual(await routesOn(a.url), after);
+    for (const topic of topics) {
+      if (onA.get(topic) === 'srv-2') assert.notEqual(after.get(topic), 'srv-2', topic);
+      else assert.equal(after.get(topic), onA.get(topic), `${topic} must stay on ${onA.get(topic)}`);
+    }
+    assert.equal((await http('DELETE', `${b.url}/v1/nodes/srv-2`)).json.existed, false);
+  });
+
+  await t.test('symbols are the union of the live feeds', async () => {
+    await keep.add(
+      rec('feed-a', 'feed', { urls: { admin: 'http://127.0.0.1:1' }, meta: { symbols: ['ethusdt', 'btcusdt'] } }),
+      rec('feed-b', 'feed', { urls: { admin: 'http://127.0.0.1:2' }, meta: { symbols: ['solusdt', 'btcusdt'] } }),
+    );
+    const s = await waitFor('feeds on B', async () => {
+      const r = await http('GET', `${b.url}/v1/symbols`);
+      return r.json.symbols.length === 3 && r.json.symbols;
+    });
+    assert.deepEqual(s, ['btcusdt', 'ethusdt', 'solusdt']);
+  });
+
+  await t.test('an entry expires after expiryMs without heartbeats', async () => {
+    const once = await http('POST', `${a.url}/v1/heartbeat`, gateway('gw-once', 0, 0));
+    assert.equal(once.status, 200);
+    await waitFor('gw-once on B', async () => ids((await http('GET', `${b.url}/v1/nodes`)).json.nodes).includes('gw-once'));
+    await waitFor(
+      'gw-once to expire on both',
+      async () => {
+        const [na, nb] = await Promise.all([http('GET', `${a.url}/v1/nodes`), http('GET', `${b.url}/v1/nodes`)]);
+        return !ids(na.json.nodes).includes('gw-once') && !ids(nb.json.nodes).includes('gw-once');
+      },
+      EXPIRY_MS * 4,
+    );
+    // The kept-alive nodes are still there.
+    assert.ok(ids((await http('GET', `${b.url}/v1/nodes`)).json.nodes).includes('gw-idle'));
+  });
+
+  await t.test('malformed heartbeats get 400 with a reason', async () => {
+    const cases: [unknown, RegExp][] = [
+      ['{not json', /not valid JSON/],
+      [[1, 2], /JSON object/],
+      [{ role: 'gateway', urls: {} }, /"id"/],
+      [{ id: 'bad id!', role: 'gateway', urls: {} }, /invalid node id/],
+      [{ id: 'x1', urls: {} }, /"role"/],
+      [{ id: 'x1', role: 'wizard', urls: {} }, /unknown role "wizard"/],
+      [{ id: 'x1', role: 'gateway' }, /"urls"/],
+      [{ id: 'x1', role: 'gateway', urls: { ws: 5 } }, /urls\.ws/],
+      [{ id: 'x1', role: 'gateway', urls: {}, load: { connections: 'many' } }, /load\.connections/],
+      [{ id: 'x1', role: 'gateway', urls: {}, draining: 'yes' }, /draining/],
+      [{ id: 'x1', role: 'gateway', urls: {}, protocols: 'ws' }, /protocols/],
+    ];
+    for (const [body, reason] of cases) {
+      const r = await http('POST', `${b.url}/v1/heartbeat`, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(r.json.error, reason);
+    }
+    assert.ok(!ids((await http('GET', `${b.url}/v1/nodes`)).json.nodes).includes('x1'));
+  });
+
+  await t.test('killing router A leaves B answering', async () => {
+    const killed = new Promise((r) => a.proc.once('exit', r));
+    a.proc.kill('SIGKILL');
+    await killed;
+    keep.target = b.url;
+    await keep.beatAll();
+    const h = await http('GET', `${b.url}/healthz`);
+    assert.equal(h.status, 200);
+    const g = await http('GET', `${b.url}/v1/gateways?protocol=ws&limit=1`);
+    assert.deepEqual(ids(g.json.gateways), ['gw-idle']);
+    const r = await http('GET', `${b.url}/v1/route?topic=btcusdt@ticker`);
+    assert.equal(r.status, 200);
+    // A could not deregister; its entry ages out.
+    await waitFor(
+      'router-1 to expire',
+      async () => ids((await http('GET', `${b.url}/v1/nodes?role=router`)).json.nodes).join() === 'router-2',
+      EXPIRY_MS * 4,
+    );
+  });
+});
+
+test('embedded router: in-memory registry handed in by the caller', async (t) => {
+  const registry = new MemoryRegistry(EXPIRY_MS);
+  const log = createLogger('router-embedded', undefined, 'error');
+  t.after(() => log.close());
+  const handle = await startRouter({ ...defaults.router(), id: 'router-e', port: 0, expiryMs: EXPIRY_MS }, { log, registry });
+  t.after(() => handle.stop());
+  const url = handle.urls.http!;
+
+  const h = await http('GET', `${url}/healthz`);
+  assert.deepEqual(h.json, { ok: true, id: 'router-e', draining: false, registry: 'memory', nodes: 1 });
+  assert.equal((await http('POST', `${url}/v1/heartbeat`, server('srv-e'))).status, 200);
+  assert.deepEqual(ids(await registry.list()).sort(), ['router-e', 'srv-e']);
+  assert.deepEqual((await http('GET', `${url}/v1/route?topic=ethusdt@depth`)).json, {
+    topic: 'ethusdt@depth',
+    server: { id: 'srv-e', grpc: '127.0.0.1:7300/srv-e' },
+  });
+
+  // Draining the router itself makes /healthz fail so a load balancer drops it.
+  assert.equal((await http('POST', `${url}/admin/drain`, { draining: true })).status, 200);
+  assert.equal((await http('GET', `${url}/healthz`)).status, 503);
+  assert.equal((await registry.list()).find((n) => n.id === 'router-e')?.draining, true);
+  assert.equal((await http('POST', `${url}/admin/drain`, { draining: false })).status, 200);
+  assert.equal((await http('GET', `${url}/stats`)).json.role, 'router');
+
+  await handle.stop();
+  assert.deepEqual(ids(await registry.list()), ['srv-e'], 'a stopped router deregisters itself');
+});
+
+test('router without NATS or a registry refuses to start, saying why', async (t) => {
+  const log = createLogger('router-none', undefined, 'error');
+  t.after(() => log.close());
+  await assert.rejects(startRouter({ ...defaults.router(), port: 0 }, { log }), /needs a registry.*NATS/);
+});

@@ -1,4 +1,5 @@
 import { Command, Flags } from '@oclif/core';
+import { fail } from '../lib/fail.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
 import { isAlive, stopInReverse } from '../lib/processes.ts';
 import { liveProcesses, readState, removeState } from '../lib/state-file.ts';
@@ -51,7 +52,7 @@ Stops in reverse start order: SIGTERM to each process group, up to 5 s, then SIG
       onStopped: (p, gone) => this.log(`${gone ? 'stopped' : 'could not stop'} ${p.id} (pid ${p.pid})`),
     });
     if (survivors.length > 0) {
-      this.error(`still running: ${survivors.join(', ')}; the state file ${dataDir}/cluster.json is kept`, { exit: 1 });
+      fail(this, `still running: ${survivors.join(', ')}; the state file ${dataDir}/cluster.json is kept`, 1);
     }
     removeState(dataDir);
     this.log(`cluster in ${dataDir} is down (${live.length} process${live.length === 1 ? '' : 'es'} stopped)`);

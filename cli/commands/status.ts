@@ -1,4 +1,5 @@
 import { Command, Flags } from '@oclif/core';
+import { fail } from '../lib/fail.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
 import { readState, type ClusterState } from '../lib/state-file.ts';
 import { formatTable, totalsOf } from '../lib/status-view.ts';
@@ -25,7 +26,7 @@ Finds control from --control, else from the cluster recorded in the data dir.`;
     if (!control) {
       const dataDir = resolveDataDir(flags['data-dir']);
       state = readState(dataDir);
-      if (!state) this.error(`no cluster is recorded in ${dataDir}; start one with \`pushctl up\` or pass --control URL`, { exit: 1 });
+      if (!state) fail(this, `no cluster is recorded in ${dataDir}; start one with \`pushctl up\` or pass --control URL`, 1);
       control = state.endpoints.control;
     }
     const snap = await collectStatus(control, state);
@@ -40,10 +41,10 @@ Finds control from --control, else from the cluster recorded in the data dir.`;
         }),
       );
     } else {
-      if (state) this.log(`cluster in ${state.dataDir} (${state.mode}${state.embeddedParts.length ? `; embedded: ${state.embeddedParts.join(', ')}` : ''})`);
+      if (state) this.log(`cluster in ${state.dataDir} (${state.mode}${state.embeddedParts.length ? `; ${state.embeddedParts.join(', ')}` : ''})`);
       this.log(`control ${control}`);
-      for (const line of formatTable(snap.rows)) this.log(line);
+      if (snap.rows.length > 0) for (const line of formatTable(snap.rows)) this.log(line);
     }
-    if (snap.error) this.error(snap.error, { exit: 1 });
+    if (snap.error) fail(this, snap.error, 1);
   }
 }

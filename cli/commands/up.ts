@@ -1,4 +1,5 @@
 import { Command, Flags } from '@oclif/core';
+import { fail } from '../lib/fail.ts';
 import { findOnPath } from '../lib/binaries.ts';
 import { chooseBackends, planCluster, portCount, portsFromBase, portsFromList, type ClusterPlan } from '../lib/cluster-plan.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
@@ -58,7 +59,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
       const ports = flags['port-base'] === 0 ? portsFromList(await freePorts(portCount(counts), host), counts) : portsFromBase(flags['port-base'], counts);
       plan = planCluster({ ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports });
     } catch (err) {
-      this.error((err as Error).message, { exit: 2 });
+      fail(this, (err as Error).message, 2);
     }
 
     const progress = (msg: string) => process.stderr.write(`pushctl: ${msg}\n`);
@@ -84,7 +85,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
         progress(`interrupted by ${signalled}; stopped everything that had started`);
         return;
       }
-      this.error((err as Error).message, { exit: 1 });
+      fail(this, (err as Error).message, 1);
     }
     process.off('SIGINT', onStartSignal);
     process.off('SIGTERM', onStartSignal);
@@ -129,7 +130,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     });
     process.off('SIGINT', ignore);
     process.off('SIGTERM', ignore);
-    if (survivors.length > 0) this.error(`could not stop ${survivors.join(', ')}; the state file is kept for \`pushctl down\``, { exit: 1 });
+    if (survivors.length > 0) fail(this, `could not stop ${survivors.join(', ')}; the state file is kept for \`pushctl down\``, 1);
     process.stderr.write('pushctl: stopped\n');
   }
 }
@@ -138,9 +139,9 @@ function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { js
   const e = state.endpoints;
   const pad = (s: string) => s.padEnd(10);
   const natsWhere =
-    plan.bus.kind === 'embedded' ? 'embedded (in-memory)' : plan.bus.kind === 'spawn' ? `${e.nats} (nats-server ${plan.bus.bin})` : `${e.nats} (external)`;
+    plan.bus.kind === 'embedded' ? 'embedded: in-memory, inside the one cluster process' : plan.bus.kind === 'spawn' ? `${e.nats} (nats-server ${plan.bus.bin})` : `${e.nats} (external)`;
   const redisWhere =
-    plan.cache.kind === 'none' ? 'none: servers cache in memory' : plan.cache.kind === 'spawn' ? `${e.redis} (redis-server ${plan.cache.bin})` : `${e.redis} (external)`;
+    plan.cache.kind === 'none' ? 'in-memory: each server keeps its kline cache in its own memory' : plan.cache.kind === 'spawn' ? `${e.redis} (redis-server ${plan.cache.bin})` : `${e.redis} (external)`;
   const lines = [
     `cluster up in ${seconds.toFixed(1)} s (${plan.mode === 'embedded' ? 'embedded: one process' : `${state.processes.length} processes`})`,
     ...e.routers.map((u) => `${pad('router')}${u}`),
@@ -148,8 +149,8 @@ function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { js
     ...e.gateways.map((g) => `${pad(g.id)}${g.ws}  ${g.http}`),
     ...e.servers.map((s) => `${pad(s.id)}grpc ${s.grpc}  admin ${s.admin}`),
     `${pad('feed')}${e.feed}`,
-    `${pad('nats')}${natsWhere}`,
-    `${pad('redis')}${redisWhere}`,
+    `${pad('bus')}${natsWhere}`,
+    `${pad('cache')}${redisWhere}`,
     `${pad('data dir')}${plan.dataDir} (logs in ${plan.logDir})`,
   ];
   if (plan.mode === 'embedded') {

@@ -8,7 +8,7 @@ export interface NodeRow {
   id: string;
   role: string;
   address: string;
-  /** ok | draining | stale | down | died | … as control reports it. */
+  /** ok | draining | unhealthy (missed heartbeats) | stale | down (no answer) | died (process exited). */
   health: string;
   connections?: number;
   subscriptions?: number;
@@ -60,7 +60,7 @@ export function addressOf(role: string, urls: Record<string, string> = {}): stri
 function healthOf(n: TopologyNode, now: number): string {
   if (typeof n.health === 'string') return n.health;
   if (typeof n.status === 'string') return n.status;
-  if (n.healthy === false) return 'down';
+  if (n.healthy === false) return 'unhealthy';
   if (n.draining) return 'draining';
   if (typeof n.seenAt === 'number' && now - n.seenAt > STALE_AFTER_MS) return 'stale';
   return 'ok';
@@ -102,8 +102,9 @@ export function totalsOf(rows: NodeRow[]): Totals {
     // Every client connection is held by a gateway; servers count gateway streams.
     connections: sum((r) => (r.role === 'gateway' ? r.connections : 0)),
     subscriptions: sum((r) => (r.role === 'gateway' ? r.subscriptions : 0)),
-    msgsInPerSec: sum((r) => r.msgsInPerSec),
-    msgsOutPerSec: sum((r) => r.msgsOutPerSec),
+    // Cluster ingress is what servers take from the bus; egress is what gateways send to clients.
+    msgsInPerSec: sum((r) => (r.role === 'server' ? r.msgsInPerSec : 0)),
+    msgsOutPerSec: sum((r) => (r.role === 'gateway' ? r.msgsOutPerSec : 0)),
   };
 }
 
@@ -156,7 +157,7 @@ const fit = (s: string, c: Column) => {
 export function totalsLine(t: Totals): string {
   return (
     `${t.nodes} nodes, ${t.healthy} ok · ${int(t.connections)} connections · ${int(t.subscriptions)} subscriptions · ` +
-    `${rate(t.msgsInPerSec)} msg/s in · ${rate(t.msgsOutPerSec)} msg/s out`
+    `${rate(t.msgsInPerSec)} msg/s from the bus · ${rate(t.msgsOutPerSec)} msg/s to clients`
   );
 }
 
@@ -167,7 +168,7 @@ export function formatTable(rows: NodeRow[]): string[] {
   return [header.trimEnd(), ...lines, `total: ${totalsLine(totalsOf(rows))}`];
 }
 
-const healthColor = (h: string) => (h === 'ok' ? 'green' : h === 'draining' || h === 'stale' ? 'yellow' : 'red');
+const healthColor = (h: string) => (h === 'ok' ? 'green' : h === 'draining' ? 'yellow' : 'red');
 
 export interface StatusViewProps {
   title: string;

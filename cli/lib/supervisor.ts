@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterPlan, PlannedProcess } from './cluster-plan.ts';
 import { plannedPorts } from './cluster-plan.ts';
+import { fetchFailure } from './net-error.ts';
 import { takenPorts } from './ports.ts';
 import { isAlive, processStartTime, stopInReverse } from './processes.ts';
 import {
@@ -371,8 +372,7 @@ export async function healthz(url: string): Promise<string> {
     await res.body?.cancel();
     return res.ok ? 'ok' : `HTTP ${res.status}`;
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    return cause?.code ?? (err as Error).message;
+    return fetchFailure(err);
   }
 }
 

@@ -2,6 +2,7 @@
 // role the state file knows about that control does not list (probed on its
 // own /healthz, so a node that never registered still shows up, as down).
 import { healthz } from './supervisor.ts';
+import { fetchFailure } from './net-error.ts';
 import { addressOf, rowsFromTopology, sortRows, type NodeRow } from './status-view.ts';
 import type { ClusterState } from './state-file.ts';
 
@@ -20,8 +21,7 @@ export async function fetchTopology(controlUrl: string, timeoutMs = 2_000): Prom
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    throw new Error(`control at ${controlUrl} is unreachable (${cause?.code ?? (err as Error).message})`);
+    throw new Error(`control at ${controlUrl} is unreachable (${fetchFailure(err)})`);
   }
   const text = await res.text();
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`);

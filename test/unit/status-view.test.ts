@@ -46,9 +46,9 @@ test('rows: ordered by role then id, address per role, health from draining and 
   );
 });
 
-test('totals count client connections at gateways only, rates across all nodes', () => {
+test('totals: connections at gateways, bus ingress at servers, client egress at gateways', () => {
   const t = totalsOf(rowsFromTopology(snapshot, NOW));
-  assert.deepEqual(t, { nodes: 7, healthy: 5, connections: 1500, subscriptions: 4500, msgsInPerSec: 500, msgsOutPerSec: 11750.4 });
+  assert.deepEqual(t, { nodes: 7, healthy: 5, connections: 1500, subscriptions: 4500, msgsInPerSec: 250, msgsOutPerSec: 11000.4 });
 });
 
 test('topology grouped by role is read as well as a flat node list', () => {
@@ -57,7 +57,7 @@ test('topology grouped by role is read as well as a flat node list', () => {
   assert.deepEqual(topologyNodes(null), []);
   // A node reported unhealthy by control wins over its timestamps.
   const rows = rowsFromTopology({ nodes: [{ ...snapshot.nodes[2], healthy: false }] }, NOW);
-  assert.equal(rows[0]!.health, 'down');
+  assert.equal(rows[0]!.health, 'unhealthy');
 });
 
 test('plain table has a header, one line per node and a totals line', () => {
@@ -68,7 +68,7 @@ test('plain table has a header, one line per node and a totals line', () => {
   assert.match(gw1, /gateway\s+gateway-1\s+ws:\/\/127\.0\.0\.1:7200\s+ok\s+1,200\s+3,600\s+150\s+9,000\s+2%\s+10\.5ms\s+80MB/);
   const s1 = lines.find((l) => l.includes('server-1'))!;
   assert.match(s1, /31%\s+12\.3ms\s+120MB$/);
-  assert.equal(lines.at(-1), 'total: 7 nodes, 5 ok · 1,500 connections · 4,500 subscriptions · 500 msg/s in · 11,750 msg/s out');
+  assert.equal(lines.at(-1), 'total: 7 nodes, 5 ok · 1,500 connections · 4,500 subscriptions · 250 msg/s from the bus · 11,000 msg/s to clients');
 });
 
 test('Ink view renders every node, the totals and the events', () => {

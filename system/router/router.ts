@@ -21,6 +21,7 @@ const NODE_ID_RE = /^[-_=a-zA-Z0-9]{1,128}$/;
 const PROTOCOL_RE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 // Browsers ask the router for a gateway from any origin.
 const CORS = { 'access-control-allow-origin': '*' };
+const REGISTRY_TIMEOUT_MS = 2_000;
 
 export async function startRouter(config: RouterConfig, ctx: RoleContext): Promise<RoleHandle> {
   const { log } = ctx;
@@ -54,7 +55,7 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
     if (stopped) return;
     stats.sample();
     try {
-      await registry.put(selfRecord());
+      await withTimeout(registry.put(selfRecord()), REGISTRY_TIMEOUT_MS, 'registry write');
     } catch (err) {
       log.warn('self heartbeat failed', { err: errMessage(err) });
     }
@@ -88,7 +89,8 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
       const rec = validateHeartbeat(await readJson(req));
       if (typeof rec === 'string') throw new HttpError(400, rec);
       try {
-        await registry.put(rec);
+        // Bounded so heartbeats fail fast (503) during a NATS outage instead of piling up.
+        await withTimeout(registry.put(rec), REGISTRY_TIMEOUT_MS, 'registry write');
       } catch (err) {
         throw new HttpError(503, `registry (${registry.kind}) unavailable: ${errMessage(err)}`);
       }
@@ -100,7 +102,7 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
       if (!NODE_ID_RE.test(id)) throw new HttpError(400, `invalid node id "${id}": use 1-128 letters, digits, - _ =`);
       const existed = (await liveNodes()).some((n) => n.id === id);
       try {
-        await registry.remove(id);
+        await withTimeout(registry.remove(id), REGISTRY_TIMEOUT_MS, 'registry delete');
       } catch (err) {
         throw new HttpError(503, `registry (${registry.kind}) unavailable: ${errMessage(err)}`);
       }
@@ -192,7 +194,8 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
       stopped = true;
       clearInterval(timer);
       try {
-        await registry.remove(config.id);
+        // Bounded: a NATS outage must not hold up shutdown; the entry then just expires.
+        await withTimeout(registry.remove(config.id), 1_000, 'deregistering');
       } catch (err) {
         log.warn('could not deregister', { err: errMessage(err) });
       }
@@ -250,6 +253,18 @@ export function validateHeartbeat(body: unknown): NodeRecord | string {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function cmp(a: string, b: string): number {

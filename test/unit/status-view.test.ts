@@ -16,21 +16,24 @@ const load = (over: object = {}) => ({
   ...over,
 });
 
-// A control /v1/topology answer as recorded from a 1-router, 2-gateway, 2-server cluster.
+// A control GET /v1/topology answer (shape as system/control/control.ts sends it) from a
+// 1-router, 2-gateway, 2-server cluster; server-2 has missed its heartbeats.
 const snapshot = {
   at: NOW,
+  router: 'http://127.0.0.1:7100',
+  summary: { routers: 1, gateways: 2, servers: 2, feeds: 1, controls: 1, draining: 1, unhealthy: 1 },
   nodes: [
-    { id: 'gateway-2', role: 'gateway', urls: { ws: 'ws://127.0.0.1:7201', http: 'http://127.0.0.1:7201' }, protocols: ['ws'], draining: true, startedAt: NOW - 60_000, seenAt: NOW - 500, load: load({ connections: 300, subscriptions: 900, msgsInPerSec: 100, msgsOutPerSec: 2000 }) },
-    { id: 'server-1', role: 'server', urls: { grpc: '127.0.0.1:7300', admin: 'http://127.0.0.1:7400' }, protocols: ['grpc'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 200, load: load({ connections: 4, subscriptions: 60, msgsInPerSec: 250, msgsOutPerSec: 500, cpu: 0.31, eventLoopP99Ms: 12.25, rssMb: 120 }) },
-    { id: 'router-1', role: 'router', urls: { http: 'http://127.0.0.1:7100' }, protocols: ['http'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 100, load: load() },
-    { id: 'gateway-1', role: 'gateway', urls: { ws: 'ws://127.0.0.1:7200', http: 'http://127.0.0.1:7200' }, protocols: ['ws'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 300, load: load({ connections: 1200, subscriptions: 3600, msgsInPerSec: 150, msgsOutPerSec: 9000.4 }) },
-    { id: 'server-2', role: 'server', urls: { grpc: '127.0.0.1:7301', admin: 'http://127.0.0.1:7401' }, protocols: ['grpc'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 9_000, load: load() },
-    { id: 'feed-1', role: 'feed', urls: { admin: 'http://127.0.0.1:7500' }, protocols: [], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 100, load: load({ msgsOutPerSec: 250 }), meta: { symbols: ['btcusdt'] } },
-    { id: 'control-1', role: 'control', urls: { http: 'http://127.0.0.1:7190' }, protocols: ['http'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 100, load: load() },
+    { id: 'gateway-2', role: 'gateway', urls: { ws: 'ws://127.0.0.1:7201', http: 'http://127.0.0.1:7201' }, protocols: ['ws'], draining: true, startedAt: NOW - 60_000, seenAt: NOW - 500, ageMs: 500, healthy: true, load: load({ connections: 300, subscriptions: 900, msgsInPerSec: 100, msgsOutPerSec: 2000 }) },
+    { id: 'server-1', role: 'server', urls: { grpc: '127.0.0.1:7300', admin: 'http://127.0.0.1:7400' }, protocols: ['grpc'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 200, ageMs: 200, healthy: true, load: load({ connections: 4, subscriptions: 60, msgsInPerSec: 250, msgsOutPerSec: 500, cpu: 0.31, eventLoopP99Ms: 12.25, rssMb: 120 }) },
+    { id: 'router-1', role: 'router', urls: { http: 'http://127.0.0.1:7100' }, protocols: ['http'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 100, ageMs: 100, healthy: true, load: load() },
+    { id: 'gateway-1', role: 'gateway', urls: { ws: 'ws://127.0.0.1:7200', http: 'http://127.0.0.1:7200' }, protocols: ['ws'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 300, ageMs: 300, healthy: true, load: load({ connections: 1200, subscriptions: 3600, msgsInPerSec: 150, msgsOutPerSec: 9000.4 }) },
+    { id: 'server-2', role: 'server', urls: { grpc: '127.0.0.1:7301', admin: 'http://127.0.0.1:7401' }, protocols: ['grpc'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 9_000, ageMs: 9000, healthy: false, load: load() },
+    { id: 'feed-1', role: 'feed', urls: { admin: 'http://127.0.0.1:7500' }, protocols: [], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 100, ageMs: 100, healthy: true, load: load({ msgsOutPerSec: 250 }), meta: { symbols: ['btcusdt'] } },
+    { id: 'control-1', role: 'control', urls: { http: 'http://127.0.0.1:7190' }, protocols: ['http'], draining: false, startedAt: NOW - 60_000, seenAt: NOW - 100, ageMs: 100, healthy: true, load: load() },
   ],
 };
 
-test('rows: ordered by role then id, address per role, health from draining and staleness', () => {
+test('rows: ordered by role then id, address per role, health from control (healthy, draining)', () => {
   const rows = rowsFromTopology(snapshot, NOW);
   assert.deepEqual(
     rows.map((r) => [r.id, r.address, r.health]),
@@ -38,7 +41,7 @@ test('rows: ordered by role then id, address per role, health from draining and 
       ['router-1', 'http://127.0.0.1:7100', 'ok'],
       ['control-1', 'http://127.0.0.1:7190', 'ok'],
       ['server-1', '127.0.0.1:7300', 'ok'],
-      ['server-2', '127.0.0.1:7301', 'stale'],
+      ['server-2', '127.0.0.1:7301', 'unhealthy'],
       ['gateway-1', 'ws://127.0.0.1:7200', 'ok'],
       ['gateway-2', 'ws://127.0.0.1:7201', 'draining'],
       ['feed-1', 'http://127.0.0.1:7500', 'ok'],
@@ -55,9 +58,10 @@ test('topology grouped by role is read as well as a flat node list', () => {
   const grouped = { gateways: [snapshot.nodes[0]], servers: [snapshot.nodes[1]], note: 'x' };
   assert.deepEqual(topologyNodes(grouped).map((n) => n.id), ['gateway-2', 'server-1']);
   assert.deepEqual(topologyNodes(null), []);
-  // A node reported unhealthy by control wins over its timestamps.
-  const rows = rowsFromTopology({ nodes: [{ ...snapshot.nodes[2], healthy: false }] }, NOW);
-  assert.equal(rows[0]!.health, 'unhealthy');
+  // Without control's verdict, a node not seen for a while is stale.
+  const { healthy: _h, ...bare } = snapshot.nodes[2]!;
+  assert.equal(rowsFromTopology({ nodes: [{ ...bare, seenAt: NOW - 9_000 }] }, NOW)[0]!.health, 'stale');
+  assert.equal(rowsFromTopology({ nodes: [bare] }, NOW)[0]!.health, 'ok');
 });
 
 test('plain table has a header, one line per node and a totals line', () => {

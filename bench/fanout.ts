@@ -1,0 +1,551 @@
+// `npm run bench:fanout`: how close the full push pipeline comes to a bare
+// WebSocket broadcaster on this machine, in one run (issue 2).
+//   (a) raw: a plain `ws` server writing prepared frames to C clients;
+//   (b) pipeline: feed → NATS → push-server → push-gateway → the same C
+//       clients with the same subscriptions.
+// Prints delivered msgs/s of each, b/a, and end-to-end latency (intended
+// publish time → client receipt) at half of (b)'s saturated rate; writes
+// reports/<time>-fanout/{summary.json,latency.hlog}. Everything it starts is
+// stopped at the end, on Ctrl-C, on error, and at the hard time cap.
+import { parseArgs } from 'node:util';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { build } from 'hdr-histogram-js';
+import { startCluster, startRole, waitFor, type RoleProc, type TestCluster } from '../test/helpers/cluster.ts';
+import { BenchChild } from './lib/child.ts';
+import { LoadFleet, type FleetSnap } from './lib/load-fleet.ts';
+import { planSubscriptions, streamUrl, type SubscriptionPlan } from './lib/subscriptions.ts';
+import { cpuWindow } from './lib/proc-cpu.ts';
+import { profilesIn, summariseProfile } from './lib/cpu-profile.ts';
+import type { RawStopReply } from './lib/raw-broadcast-server.ts';
+import {
+  fmtCpu, fmtLatency, fmtRate, latencySummary, machineInfo, table, writeReport,
+  type IntervalHistogram, type LatencySummary,
+} from './lib/report.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RAW_ENTRY = join(ROOT, 'bench', 'lib', 'raw-broadcast-server.ts');
+
+// Saturation search: a step fails when fewer than this share of the expected
+// messages arrive, or when p99 latency passes this bound.
+const MIN_DELIVERED_SHARE = 0.9;
+const MAX_STEP_P99_MS = 1_000;
+const SETTLE_MS = 1_000;
+const RECOVER_MAX_MS = 15_000;
+const REFINE_STEPS = 2;
+
+interface Options {
+  clients: number;
+  symbols: number;
+  topicsPerClient: number;
+  duration: number;
+  format: 'json' | 'protobuf';
+  out: string;
+  loadProcs: number;
+  stepSeconds: number;
+  startRate: number;
+  maxSteps: number;
+  phases: Set<'raw' | 'pipeline'>;
+  profile: Set<string>;
+  maxSeconds: number;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      clients: { type: 'string', default: '1000' },
+      symbols: { type: 'string', default: '100' },
+      'topics-per-client': { type: 'string', default: '10' },
+      duration: { type: 'string', default: '10' },
+      format: { type: 'string', default: 'json' },
+      out: { type: 'string', default: 'reports' },
+      'load-procs': { type: 'string', default: '1' },
+      'step-seconds': { type: 'string', default: '3' },
+      'start-rate': { type: 'string', default: '1' },
+      'max-steps': { type: 'string', default: '12' },
+      phases: { type: 'string', default: 'raw,pipeline' },
+      profile: { type: 'string', default: '' },
+      'max-seconds': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(`usage: npm run bench:fanout -- [options]
+  --clients N            WebSocket clients (1000)
+  --symbols S            symbols (100)
+  --topics-per-client K  <sym>@trade streams per client, round-robin (10)
+  --duration SECONDS     measured seconds of the raw phase and of the half-load run (10)
+  --format json|protobuf client encoding (json)
+  --out DIR              report root (reports)
+  --load-procs N         processes holding the client connections (1)
+  --step-seconds SECONDS measured seconds per rate step of the saturation search (3)
+  --start-rate R         first feed rate, trades/s per symbol (1)
+  --max-steps N          bound on saturation steps (12)
+  --phases raw,pipeline  which phases to run
+  --profile ROLES        node --cpu-prof for gateway,server,feed (profiles in the report folder)
+  --max-seconds SECONDS  hard cap on the whole run (default: computed from the options)`);
+    process.exit(0);
+  }
+  const int = (name: string, v: string | undefined, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number in [${min}, ${max}], got "${v}"`);
+    return n;
+  };
+  const format = values.format;
+  if (format !== 'json' && format !== 'protobuf') throw new Error(`--format must be json or protobuf, got "${format}"`);
+  const phases = new Set(values.phases.split(',').filter(Boolean));
+  for (const p of phases) if (p !== 'raw' && p !== 'pipeline') throw new Error(`--phases: unknown phase "${p}" (raw, pipeline)`);
+  const profile = new Set(values.profile.split(',').filter(Boolean));
+  for (const p of profile) if (!['gateway', 'server', 'feed'].includes(p)) throw new Error(`--profile: unknown role "${p}" (gateway, server, feed)`);
+  const o: Options = {
+    clients: Math.floor(int('clients', values.clients, 1, 100_000)),
+    symbols: Math.floor(int('symbols', values.symbols, 1, 10_000)),
+    topicsPerClient: Math.floor(int('topics-per-client', values['topics-per-client'], 1, 1024)),
+    duration: int('duration', values.duration, 1, 600),
+    format,
+    out: resolve(values.out),
+    loadProcs: Math.floor(int('load-procs', values['load-procs'], 1, 16)),
+    stepSeconds: int('step-seconds', values['step-seconds'], 1, 60),
+    startRate: int('start-rate', values['start-rate'], 0.01, 100_000),
+    maxSteps: Math.floor(int('max-steps', values['max-steps'], 1, 30)),
+    phases: phases as Set<'raw' | 'pipeline'>,
+    profile,
+    maxSeconds: 0,
+  };
+  // Each phase: connect + settle + measure; each step: settle + measure, plus recovery after a failed one.
+  // Raw phase, saturation steps, one recovery probe, up to 1 + REFINE_STEPS + 1 fresh clusters with reconnects.
+  const estimate = 120 + 2 * o.duration + o.maxSteps * (o.stepSeconds + 3) + RECOVER_MAX_MS / 1000 + (REFINE_STEPS + 2) * 40;
+  o.maxSeconds = values['max-seconds'] ? int('max-seconds', values['max-seconds'], 10, 7_200) : Math.ceil(estimate);
+  return o;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const round = (n: number, d = 0) => Math.round(n * 10 ** d) / 10 ** d;
+
+// --- everything the run started, stopped in reverse order, once
+const cleanups: Array<{ what: string; fn: () => Promise<void> }> = [];
+let cleaning: Promise<void> | undefined;
+function onCleanup(what: string, fn: () => Promise<void>): void {
+  cleanups.push({ what, fn });
+}
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await Promise.race([c.fn(), sleep(15_000).then(() => { throw new Error('timed out'); })]);
+      } catch (err) {
+        console.error(`cleanup of ${c.what} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+interface Measured {
+  snap: FleetSnap;
+  cpu: Record<string, number | null>;
+  intervals: IntervalHistogram[];
+  latency: LatencySummary;
+}
+
+/**
+ * Measures for `seconds`: one fleet snap per second (one hlog interval each),
+ * merged into one histogram; CPU of every named process over the window.
+ */
+async function measure(fleet: LoadFleet, procs: Record<string, number>, seconds: number, tag: string): Promise<Measured> {
+  await fleet.snap(); // discard what came before the window
+  const cpu = cpuWindow(procs);
+  const intervals: IntervalHistogram[] = [];
+  let total: FleetSnap | undefined;
+  let eventsPerSecSum = 0;
+  const n = Math.max(1, Math.round(seconds));
+  const stepMs = (seconds * 1000) / n;
+  let start = Date.now();
+  for (let i = 0; i < n; i++) {
+    await sleep(Math.max(0, start + stepMs - Date.now()));
+    const s = await fleet.snap();
+    const end = Date.now();
+    intervals.push({ tag, startMs: start, endMs: end, hist: s.hist });
+    eventsPerSecSum += s.eventsPerSec;
+    if (!total) {
+      total = { ...s, closeCodes: { ...s.closeCodes }, hist: build({ numberOfSignificantValueDigits: 3 }) };
+      total.hist.add(s.hist);
+    } else {
+      total.hist.add(s.hist);
+      for (const k of ['events', 'other', 'resyncs', 'bytes', 'negative'] as const) total[k] += s[k];
+      total.open = s.open;
+      total.closed += s.closed;
+      for (const [k, v] of Object.entries(s.closeCodes)) total.closeCodes[k] = (total.closeCodes[k] ?? 0) + v;
+      total.intervalMs += s.intervalMs;
+    }
+    start = end;
+  }
+  total!.eventsPerSec = eventsPerSecSum / n;
+  return { snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist) };
+}
+
+function deliveryFacts(s: FleetSnap) {
+  return {
+    events: s.events,
+    otherFrames: s.other,
+    resyncNotices: s.resyncs,
+    avgFrameBytes: s.events + s.other > 0 ? round(s.bytes / (s.events + s.other), 1) : 0,
+    negativeLatencies: s.negative,
+    openConnections: s.open,
+    closedConnections: s.closed,
+    closeCodes: s.closeCodes,
+  };
+}
+
+// --- (a) raw broadcast baseline
+async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[]) {
+  console.log(`\n(a) raw ws broadcast: ${o.clients} clients × ${o.topicsPerClient} streams over ${o.symbols} symbols`);
+  const raw = new BenchChild('raw-server', RAW_ENTRY, [JSON.stringify({ symbols: plan.symbols, format: o.format, maxMs: capMs, highWaterBytes: 64 * 1024 })]);
+  onCleanup('raw server', () => raw.kill());
+  const { port } = await raw.waitFor<{ type: 'ready'; port: number }>('ready', 20_000);
+  const fleet = await LoadFleet.start(o.loadProcs, capMs);
+  onCleanup('raw-phase load clients', () => fleet.stop());
+  const base = `ws://127.0.0.1:${port}`;
+  const conn = await fleet.connect(plan.clients.map((s) => streamUrl(base, s, o.format)), 60_000);
+  console.log(`  connected ${conn.open}/${o.clients} in ${conn.ms} ms${conn.failed ? ` (${conn.failed} failed: ${conn.errors.join('; ')})` : ''}`);
+  if (conn.open === 0) throw new Error('raw phase: no client could connect');
+  await raw.request({ type: 'start' }, 5_000);
+  await sleep(SETTLE_MS);
+  const procs = { 'raw-server': raw.pid, ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])) };
+  const m = await measure(fleet, procs, o.duration, 'raw');
+  const stopped = await raw.request<RawStopReply>({ type: 'stop' }, 5_000);
+  intervals.push(...m.intervals);
+  console.log(`  delivered ${fmtRate(m.snap.eventsPerSec)} · CPU ${fmtCpu(m.cpu)}`);
+  await fleet.closeConnections();
+  await fleet.stop();
+  await raw.kill();
+  return {
+    deliveredPerSec: round(m.snap.eventsPerSec),
+    connected: conn.open,
+    connectMs: conn.ms,
+    frameBytes: stopped.frameBytes,
+    server: { ticks: stopped.ticks, framesBuilt: stopped.frames, writes: stopped.writes, skippedBackpressure: stopped.skipped },
+    // Saturated on purpose: this is queueing in socket buffers, not a latency target.
+    latencyAtSaturation: m.latency,
+    cpu: m.cpu,
+    ...deliveryFacts(m.snap),
+    fleetTotals: fleet.totals,
+  };
+}
+
+// --- (b) full pipeline
+interface Step {
+  rate: number;
+  expectedPerSec: number;
+  deliveredPerSec: number;
+  deliveredShare: number;
+  latency: LatencySummary;
+  resyncNotices: number;
+  feedLagMs: number | null;
+  cpu: Record<string, number | null>;
+  ok: boolean;
+}
+
+interface Pipeline {
+  cluster: TestCluster;
+  feed: RoleProc;
+  gatewayUrl: string;
+  procs: Record<string, number>;
+  setRate(rate: number): Promise<unknown>;
+  feedLagMs(): Promise<number | null>;
+  roleStats(): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** A fresh cluster (nats, router, server, feed at startRate, gateway) with the fleet's clients connected to it. */
+async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFleet, startRate: number, profileDir: string): Promise<Pipeline> {
+  const withProfile = async <T>(role: string, fn: () => Promise<T>): Promise<T> => {
+    if (!o.profile.has(role)) return fn();
+    const before = process.env.NODE_OPTIONS;
+    const dir = join(profileDir, role);
+    mkdirSync(dir, { recursive: true });
+    process.env.NODE_OPTIONS = `${before ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim();
+    try {
+      return await fn();
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
+    }
+  };
+  // The roles start one by one (not through startCluster's feed) so a profile covers exactly one role.
+  const cluster: TestCluster = await startCluster({ servers: 0, gateways: 0, feed: false });
+  let feed: RoleProc | undefined;
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      await fleet.closeConnections();
+      await feed?.kill();
+      await cluster.stop();
+    })());
+  onCleanup('pipeline cluster (nats, router, server, feed, gateway)', stop);
+  await withProfile('server', () => cluster.startServer(1));
+  feed = await withProfile('feed', () =>
+    startRole('feed', {
+      id: 'feed-1', nats: cluster.nats.url, routers: [cluster.routerUrl], adminPort: 0, heartbeatMs: 300,
+      symbols: o.symbols, rate: startRate, tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000,
+    }),
+  );
+  await waitFor(async () => (await getJson<{ symbols: string[] }>(`${cluster.routerUrl}/v1/symbols`)).symbols.length >= o.symbols, 15_000, 'the feed symbols at the router');
+  // Admission control would only slow the benchmark's own connect burst.
+  await withProfile('gateway', () => cluster.startGateway(1, { acceptRate: 100_000 }));
+  const gateways = await getJson<{ gateways: { id: string; url: string }[] }>(`${cluster.routerUrl}/v1/gateways?protocol=ws`);
+  const gatewayUrl = gateways.gateways[0]?.url;
+  if (!gatewayUrl) throw new Error('the router lists no ws gateway');
+  const conn = await fleet.connect(plan.clients.map((s) => streamUrl(gatewayUrl, s, o.format)), 60_000);
+  console.log(`  gateway ${gatewayUrl}: connected ${conn.open}/${o.clients} in ${conn.ms} ms${conn.failed ? ` (${conn.failed} failed: ${conn.errors.join('; ')})` : ''}`);
+  if (conn.open === 0) throw new Error('pipeline phase: no client could connect');
+  // Let the gateway's upstream subscriptions settle.
+  await sleep(SETTLE_MS);
+
+  const gw = cluster.gateways[0]!;
+  const server = cluster.servers[0]!;
+  const f = feed;
+  const statsOf = async (url: string) => {
+    try {
+      return await getJson<Record<string, unknown>>(`${url}/stats`);
+    } catch {
+      return null;
+    }
+  };
+  return {
+    cluster,
+    feed: f,
+    gatewayUrl,
+    procs: {
+      nats: cluster.nats.proc.pid ?? 0,
+      feed: f.proc.pid ?? 0,
+      server: server.proc.pid ?? 0,
+      gateway: gw.proc.pid ?? 0,
+      router: cluster.routers[0]!.proc.pid ?? 0,
+      ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])),
+    },
+    setRate: (rate) => getJson(`${f.urls.admin}/admin/config`, { method: 'POST', body: JSON.stringify({ rate }), headers: { 'content-type': 'application/json' } }),
+    feedLagMs: async () => ((await statsOf(f.urls.admin!)) as { maxLagMs?: number } | null)?.maxLagMs ?? null,
+    roleStats: async () => ({ gateway: await statsOf(gw.urls.http!), server: await statsOf(server.urls.admin!), feed: await statsOf(f.urls.admin!) }),
+    stop,
+  };
+}
+
+async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[], profileDir: string) {
+  console.log(`\n(b) pipeline feed → NATS → push-server → gateway: same ${o.clients} clients and streams`);
+  const fleet = await LoadFleet.start(o.loadProcs, capMs);
+  onCleanup('pipeline load clients', () => fleet.stop());
+  let pipe = await startPipeline(o, plan, fleet, o.startRate, profileDir);
+  const gatewayUrl = pipe.gatewayUrl;
+  const expectedPerSec = (rate: number) => rate * plan.totalSubscriptions;
+  let restarts = 0;
+
+  const runStep = async (rate: number, i: number): Promise<Step> => {
+    await pipe.setRate(rate);
+    await sleep(SETTLE_MS);
+    const m = await measure(fleet, pipe.procs, o.stepSeconds, `step${i}`);
+    intervals.push(...m.intervals);
+    const expected = expectedPerSec(rate);
+    const share = m.snap.eventsPerSec / expected;
+    const ok = share >= MIN_DELIVERED_SHARE && m.latency.p99Ms <= MAX_STEP_P99_MS;
+    const step: Step = {
+      rate: round(rate, 3), expectedPerSec: round(expected), deliveredPerSec: round(m.snap.eventsPerSec), deliveredShare: round(share, 3),
+      latency: m.latency, resyncNotices: m.snap.resyncs, feedLagMs: await pipe.feedLagMs(), cpu: m.cpu, ok,
+    };
+    console.log(
+      `  step ${String(i).padStart(2)} rate ${String(step.rate).padStart(7)}/s/sym  expected ${fmtRate(expected).padStart(16)}  delivered ${fmtRate(m.snap.eventsPerSec).padStart(16)}` +
+        `  (${Math.round(share * 100)}%)  p99 ${m.latency.p99Ms} ms  ${ok ? 'ok' : 'SATURATED'}  [${fmtCpu(m.cpu)}]`,
+    );
+    return step;
+  };
+
+  /**
+   * How the pipeline comes back after an overloaded step: at a rate it handled
+   * before, how long until deliveries match and p99 is under 100 ms (bounded).
+   */
+  const probeRecovery = async (rate: number) => {
+    await pipe.setRate(rate);
+    const t0 = Date.now();
+    await fleet.snap();
+    const seconds: Array<{ deliveredShare: number; p99Ms: number }> = [];
+    while (Date.now() - t0 < RECOVER_MAX_MS) {
+      await sleep(1_000);
+      const s = await fleet.snap();
+      const p99Ms = s.hist.totalCount ? s.hist.getValueAtPercentile(99) / 1000 : 0;
+      const share = s.eventsPerSec / expectedPerSec(rate);
+      seconds.push({ deliveredShare: round(share, 3), p99Ms });
+      if (share >= MIN_DELIVERED_SHARE && p99Ms < 100) return { rate: round(rate, 3), recovered: true, ms: Date.now() - t0, seconds };
+    }
+    return { rate: round(rate, 3), recovered: false, ms: Date.now() - t0, seconds };
+  };
+
+  /** Backlogs from an overload linger; the next measurement starts on a fresh cluster. */
+  const restart = async (rate: number) => {
+    restarts++;
+    await pipe.stop();
+    pipe = await startPipeline(o, plan, fleet, rate, profileDir);
+  };
+
+  const steps: Step[] = [];
+  let recovery: Awaited<ReturnType<typeof probeRecovery>> | undefined;
+  let good = 0;
+  let bad = 0;
+  let rate = o.startRate;
+  let refinements = 0;
+  for (let i = 1; i <= o.maxSteps; i++) {
+    const step = await runStep(rate, i);
+    steps.push(step);
+    if (step.ok) good = Math.max(good, rate);
+    else bad = bad ? Math.min(bad, rate) : rate;
+    let next: number | undefined;
+    if (!bad) next = rate * 2;
+    else if (refinements < REFINE_STEPS && good > 0 && i < o.maxSteps) {
+      refinements++;
+      next = (good + bad) / 2;
+    }
+    if (!step.ok) {
+      if (!recovery) {
+        recovery = await probeRecovery(good > 0 ? good / 2 : o.startRate / 4);
+        console.log(`  after the overload at ${step.rate}/s/sym, back at ${recovery.rate}/s/sym: ${recovery.recovered ? `recovered in ${recovery.ms} ms` : `NOT recovered within ${recovery.ms} ms`}`);
+      }
+      if (next !== undefined) await restart(next);
+    }
+    if (next === undefined) break;
+    rate = next;
+  }
+  const best = steps.reduce((a, s) => (s.deliveredPerSec > a.deliveredPerSec ? s : a), steps[0]!);
+  const saturated = bad !== 0;
+  const halfRate = best.deliveredPerSec / 2 / plan.totalSubscriptions;
+  console.log(
+    `  best delivered ${fmtRate(best.deliveredPerSec)} at rate ${best.rate}/s/sym${saturated ? '' : ' (never saturated within --max-steps: a lower bound)'}` +
+      `; half load = ${round(halfRate, 3)} trades/s/sym on a fresh cluster`,
+  );
+
+  // Half load, the latency figure of the issue, on a cluster without leftovers from the search.
+  await restart(halfRate);
+  const m = await measure(fleet, pipe.procs, o.duration, 'half');
+  intervals.push(...m.intervals);
+  const roleStats = await pipe.roleStats();
+  console.log(`  half load: delivered ${fmtRate(m.snap.eventsPerSec)} (expected ${fmtRate(expectedPerSec(halfRate))}) · ${fmtLatency(m.latency)}`);
+  await pipe.stop();
+  await fleet.stop();
+  return {
+    gatewayUrl,
+    steps,
+    saturated,
+    saturatedRate: best.rate,
+    saturatedDeliveredPerSec: best.deliveredPerSec,
+    recoveryAfterOverload: recovery,
+    clusterRestarts: restarts,
+    fleetTotals: fleet.totals,
+    halfLoad: {
+      rate: round(halfRate, 3),
+      expectedPerSec: round(expectedPerSec(halfRate)),
+      deliveredPerSec: round(m.snap.eventsPerSec),
+      latency: m.latency,
+      cpu: m.cpu,
+      ...deliveryFacts(m.snap),
+      roleStats,
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions();
+  const startedAt = new Date();
+  const capMs = o.maxSeconds * 1000;
+  const hardCap = setTimeout(() => {
+    console.error(`\nbench:fanout: hard cap of ${o.maxSeconds} s reached; stopping everything`);
+    void cleanup().then(() => process.exit(2));
+  }, capMs);
+  let interrupted = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (interrupted) return;
+      interrupted = true;
+      console.error(`\nbench:fanout: ${sig}: stopping everything`);
+      void cleanup().then(() => process.exit(130));
+    });
+  }
+
+  const plan = planSubscriptions(o.clients, o.symbols, o.topicsPerClient);
+  const machine = machineInfo(ROOT);
+  const perSymbol = [Math.min(...plan.subscribersPerSymbol), Math.max(...plan.subscribersPerSymbol)];
+  console.log(
+    `bench:fanout · ${o.clients} clients × ${o.topicsPerClient} trade streams, ${o.symbols} symbols (${perSymbol[0] === perSymbol[1] ? perSymbol[0] : perSymbol.join('–')} subscribers per symbol)` +
+      ` · ${o.format} · ${machine.cpus} CPUs · node ${process.version} · load ${(machine.loadavgAtStart as number[]).join(' ')} · cap ${o.maxSeconds} s`,
+  );
+  const intervals: IntervalHistogram[] = [];
+  const reportRoot = o.out;
+  const profileDir = join(reportRoot, `${startedAt.toISOString().replace(/[:.]/g, '-')}-fanout`, 'profiles');
+
+  const raw = o.phases.has('raw') ? await runRaw(o, plan, capMs, intervals) : undefined;
+  const pipeline = o.phases.has('pipeline') ? await runPipeline(o, plan, capMs, intervals, profileDir) : undefined;
+  await cleanup();
+  clearTimeout(hardCap);
+
+  const ratio = raw && pipeline ? round(pipeline.saturatedDeliveredPerSec / raw.deliveredPerSec, 3) : undefined;
+  const profiles: Record<string, unknown> = {};
+  for (const role of o.profile) {
+    profiles[role] = profilesIn(join(profileDir, role)).map((f) => ({ file: f, ...summariseProfile(f, ROOT, 25) }));
+  }
+  const summary = {
+    bench: 'fanout',
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command: `npm run bench:fanout -- ${process.argv.slice(2).join(' ')}`.trim(),
+    options: { ...o, phases: [...o.phases], profile: [...o.profile] },
+    machine,
+    plan: { totalSubscriptions: plan.totalSubscriptions, subscribersPerSymbol: perSymbol },
+    feed: { tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000, note: 'every trade also publishes a depth diff; clients subscribe to trades only' },
+    raw,
+    pipeline,
+    ratio,
+    goal: {
+      ratioAtLeast: 0.5,
+      p99AtHalfLoadMsAtMost: 20,
+      ratioMet: ratio === undefined ? null : ratio >= 0.5,
+      p99Met: pipeline ? pipeline.halfLoad.latency.p99Ms <= 20 : null,
+    },
+    profiles,
+  };
+  const dir = writeReport(reportRoot, startedAt, summary, intervals);
+  for (const iv of intervals) iv.hist.destroy();
+
+  const rows: Array<[string, string]> = [];
+  if (raw) rows.push(['(a) raw ws broadcast', `${fmtRate(raw.deliveredPerSec)}  [CPU ${fmtCpu(raw.cpu)}]`]);
+  if (pipeline) {
+    rows.push(['(b) pipeline, saturated', `${fmtRate(pipeline.saturatedDeliveredPerSec)} at ${pipeline.saturatedRate} trades/s/sym${pipeline.saturated ? '' : ' (not saturated: lower bound)'}`]);
+    rows.push(['    CPU at that step', fmtCpu(pipeline.steps.find((s) => s.rate === pipeline.saturatedRate)?.cpu ?? {})]);
+  }
+  if (ratio !== undefined) rows.push(['ratio b/a', `${ratio}  (goal ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'})`]);
+  if (pipeline) {
+    const h = pipeline.halfLoad;
+    rows.push(['(b) at half load', `${h.rate} trades/s/sym → ${fmtRate(h.deliveredPerSec)} (expected ${fmtRate(h.expectedPerSec)})`]);
+    rows.push(['    latency', `${fmtLatency(h.latency)}  (goal p99 ≤ 20 ms: ${h.latency.p99Ms <= 20 ? 'met' : 'NOT met'})`]);
+    rows.push(['    CPU', fmtCpu(h.cpu)]);
+    if (h.resyncNotices || h.closedConnections) rows.push(['    trouble', `${h.resyncNotices} resync notices, ${h.closedConnections} closed connections`]);
+  }
+  console.log(`\n${table(rows)}\n`);
+  for (const [role, list] of Object.entries(profiles)) {
+    for (const p of list as Array<ReturnType<typeof summariseProfile> & { file: string }>) {
+      console.log(`CPU profile ${role} (${p.totalMs} ms sampled): top self time`);
+      for (const f of p.functions.slice(0, 15)) console.log(`  ${String(f.pct).padStart(5)}%  ${f.fn}  ${f.where}`);
+    }
+  }
+  console.log(`report: ${dir}`);
+}
+
+main().catch(async (err: unknown) => {
+  console.error(`bench:fanout failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  await cleanup();
+  process.exit(1);
+});

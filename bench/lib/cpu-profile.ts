@@ -1,0 +1,54 @@
+// Summarises V8 .cpuprofile files (node --cpu-prof) by self time per
+// function, so a fan-out run can say where a role spent its CPU.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface HotFunction {
+  fn: string;
+  where: string;
+  selfMs: number;
+  pct: number;
+}
+
+export function summariseProfile(file: string, root: string, top = 20): { totalMs: number; functions: HotFunction[] } {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, { fn: string; where: string; us: number }>();
+  let total = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const n = byId.get(p.samples[i]!);
+    const dt = p.timeDeltas[i] ?? 0;
+    if (!n || dt <= 0) continue;
+    total += dt;
+    const cf = n.callFrame;
+    const url = cf.url.startsWith('file://') ? relative(root, cf.url.slice(7)) : cf.url;
+    const where = url ? `${url}:${cf.lineNumber + 1}` : '';
+    const key = `${cf.functionName}|${where}`;
+    const e = self.get(key) ?? { fn: cf.functionName || '(anonymous)', where, us: 0 };
+    e.us += dt;
+    self.set(key, e);
+  }
+  const functions = [...self.values()]
+    .sort((a, b) => b.us - a.us)
+    .slice(0, top)
+    .map((e) => ({ fn: e.fn, where: e.where, selfMs: Math.round(e.us / 1000), pct: Math.round((e.us / Math.max(1, total)) * 1000) / 10 }));
+  return { totalMs: Math.round(total / 1000), functions };
+}
+
+export function profilesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,163 @@
+// A load-client process: holds many WebSocket connections (no
+// permessage-deflate), counts what arrives and records receive time − pt
+// into an HDR histogram (µs). The parent drives it over IPC: connect, snap
+// (counts and the encoded histogram since the last snap), close.
+import WebSocket from 'ws';
+import { build, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
+import { guardChild, reply, type IpcMessage } from './child.ts';
+import { nowUs } from './clock.ts';
+import { jsonPublishTimeUs, protobufPublishTimeUs } from './frame-time.ts';
+
+export interface SnapReply extends IpcMessage {
+  type: 'snap';
+  /** Frames carrying a pt (market events). */
+  events: number;
+  /** Other frames: results, errors, resync notices. */
+  other: number;
+  resyncs: number;
+  bytes: number;
+  /** Events whose pt was after the receive time (clock skew); recorded as 0. */
+  negative: number;
+  open: number;
+  /** Connections the server closed since the last snap. */
+  closed: number;
+  closeCodes: Record<string, number>;
+  intervalMs: number;
+  /** Base64 compressed HdrHistogram (V2) of latencies in µs since the last snap. */
+  hist: string;
+}
+
+export interface ConnectReply extends IpcMessage {
+  type: 'connected';
+  open: number;
+  failed: number;
+  retries: number;
+  errors: string[];
+  ms: number;
+}
+
+const RESYNC = Buffer.from('"resync"');
+
+function main(): void {
+  const maxMs = Number(process.argv[2] ?? 600_000);
+  const sockets: WebSocket[] = [];
+  const hist = build({ numberOfSignificantValueDigits: 3 });
+  let events = 0;
+  let other = 0;
+  let resyncs = 0;
+  let bytes = 0;
+  let negative = 0;
+  let open = 0;
+  let closed = 0;
+  const closeCodes: Record<string, number> = {};
+  let lastSnap = performance.now();
+
+  const onMessage = (data: Buffer, isBinary: boolean) => {
+    bytes += data.length;
+    const pt = isBinary ? protobufPublishTimeUs(data) : jsonPublishTimeUs(data);
+    if (pt < 0) {
+      other++;
+      // ServerFrame.resync is field 4 (tag 0x22).
+      if (isBinary ? data[0] === 0x22 : data.indexOf(RESYNC) >= 0) resyncs++;
+      return;
+    }
+    events++;
+    let lat = nowUs() - pt;
+    if (lat < 0) {
+      negative++;
+      lat = 0;
+    }
+    hist.recordValue(lat);
+  };
+
+  /** Opens one connection; retries refusals (503 admission control) a bounded number of times. */
+  const connectOne = (url: string, deadline: number, counters: { retries: number }): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      let attempt = 0;
+      const tryOnce = () => {
+        attempt++;
+        const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
+        let settled = false;
+        const fail = (why: string, retryable: boolean) => {
+          if (settled) return;
+          settled = true;
+          ws.removeAllListeners();
+          ws.on('error', () => {});
+          ws.terminate();
+          if (retryable && attempt < 20 && Date.now() + 250 < deadline) {
+            counters.retries++;
+            setTimeout(tryOnce, 100 + Math.floor(Math.random() * 400));
+          } else resolve(why);
+        };
+        ws.on('unexpected-response', (_req, res) => {
+          res.resume();
+          fail(`HTTP ${res.statusCode}`, res.statusCode === 503);
+        });
+        ws.on('error', (err) => fail(err.message, true));
+        ws.on('open', () => {
+          settled = true;
+          open++;
+          sockets.push(ws);
+          ws.on('message', onMessage as (d: WebSocket.RawData, b: boolean) => void);
+          ws.on('close', (code) => {
+            open--;
+            closed++;
+            closeCodes[code] = (closeCodes[code] ?? 0) + 1;
+          });
+          resolve(undefined);
+        });
+      };
+      tryOnce();
+    });
+
+  process.on('message', async (m: IpcMessage) => {
+    if (m.type === 'connect') {
+      const urls = m.urls as string[];
+      const concurrency = Number(m.concurrency ?? 50);
+      const started = Date.now();
+      const deadline = started + Number(m.timeoutMs ?? 30_000);
+      const errors: string[] = [];
+      const counters = { retries: 0 };
+      let failed = 0;
+      let next = 0;
+      const worker = async () => {
+        while (next < urls.length && Date.now() < deadline) {
+          const err = await connectOne(urls[next++]!, deadline, counters);
+          if (err) {
+            failed++;
+            if (errors.length < 5) errors.push(err);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, urls.length) }, worker));
+      failed += urls.length - Math.min(next, urls.length);
+      reply(m, { type: 'connected', open, failed, retries: counters.retries, errors, ms: Date.now() - started } satisfies Omit<ConnectReply, 'id'>);
+    } else if (m.type === 'snap') {
+      const now = performance.now();
+      const body: Omit<SnapReply, 'id'> = {
+        type: 'snap', events, other, resyncs, bytes, negative, open, closed, closeCodes: { ...closeCodes },
+        intervalMs: now - lastSnap, hist: encodeIntoCompressedBase64(hist),
+      };
+      lastSnap = now;
+      events = other = resyncs = bytes = negative = closed = 0;
+      for (const k of Object.keys(closeCodes)) delete closeCodes[k];
+      hist.reset();
+      reply(m, body);
+    } else if (m.type === 'close') {
+      // Our own hang-ups are not the server closing connections: not counted.
+      for (const ws of sockets) {
+        ws.removeAllListeners('close');
+        ws.terminate();
+      }
+      open = 0;
+      sockets.length = 0;
+      reply(m, { type: 'closed' });
+    }
+  });
+  guardChild(maxMs, () => {
+    for (const ws of sockets) ws.terminate();
+  });
+  process.send?.({ type: 'ready' });
+}
+
+main();

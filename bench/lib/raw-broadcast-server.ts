@@ -1,0 +1,187 @@
+// Baseline (a): a plain `ws` server with no cluster behind it. Per symbol
+// and tick it builds one trade message shaped like the gateway's (same
+// fields, similar size), frames it once with Sender.frame, and writes the
+// same Buffer to every subscriber, each socket corked for the whole tick.
+// It sends as fast as the clients keep up: a socket with more than
+// highWaterBytes queued is skipped that tick (backpressure), and when most
+// sockets are backed up the loop paces itself instead of spinning.
+import { createServer, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import * as wsModule from 'ws';
+import { WebSocketServer } from 'ws';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { EventSchema } from '../../proto/gen/market_pb.js';
+import { frameField1 } from '../../system/common/link-codec.ts';
+import { guardChild, reply, type IpcMessage } from './child.ts';
+import { nowUs } from './clock.ts';
+
+interface FrameOptions { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }
+// ws exports Sender as an ESM named export; @types/ws does not declare it.
+const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, o: FrameOptions): Buffer[] } }).Sender;
+
+export interface RawServerOptions {
+  symbols: string[];
+  format: 'json' | 'protobuf';
+  maxMs: number;
+  highWaterBytes: number;
+}
+
+export interface RawStopReply extends IpcMessage {
+  type: 'stopped';
+  ticks: number;
+  frames: number;
+  writes: number;
+  skipped: number;
+  connections: number;
+  frameBytes: number;
+}
+
+function frame(payload: Buffer, binary: boolean): Buffer {
+  const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode: binary ? 2 : 1, mask: false, readOnly: true });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+interface SymbolState {
+  symbol: string;
+  upper: string;
+  topic: string;
+  seq: number;
+  tradeId: number;
+  priceCents: number;
+  subscribers: Socket[];
+}
+
+function main(): void {
+  const o = JSON.parse(process.argv[2] ?? '{}') as RawServerOptions;
+  const epoch = Date.now();
+  const states = o.symbols.map((symbol, i): SymbolState => ({
+    symbol, upper: symbol.toUpperCase(), topic: `${symbol}@trade`, seq: 0, tradeId: 0,
+    priceCents: 100_000 + i * 3_217, subscribers: [],
+  }));
+  const bySymbol = new Map(states.map((s) => [s.symbol, s]));
+  const sockets = new Set<Socket>();
+
+  /** One trade of a symbol, encoded like the gateway encodes it, stamped with pt = now. */
+  const nextFrame = (s: SymbolState): Buffer => {
+    s.seq++;
+    s.tradeId++;
+    s.priceCents += Math.random() < 0.5 ? -1 : 1;
+    const pt = nowUs();
+    const ms = Math.floor(pt / 1000);
+    const price = `${Math.floor(s.priceCents / 100)}.${String(s.priceCents % 100).padStart(2, '0')}`;
+    const qty = `0.${String(100 + (s.tradeId % 900)).padStart(5, '0')}`;
+    const maker = (s.tradeId & 1) === 1;
+    if (o.format === 'protobuf') {
+      const ev = create(EventSchema, {
+        topic: s.topic, seq: BigInt(s.seq), epoch: BigInt(epoch), publishTimeUs: BigInt(pt),
+        payload: { case: 'trade', value: { symbol: s.upper, tradeId: BigInt(s.tradeId), price, qty, tradeTime: BigInt(ms), buyerIsMaker: maker } },
+      });
+      const bytes = frameField1(toBinary(EventSchema, ev));
+      return frame(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), true);
+    }
+    // Field order and names as system/gateway/codec.ts writes a combined trade event.
+    const json =
+      `{"stream":"${s.topic}","data":{"e":"trade","E":${ms},"s":"${s.upper}","t":${s.tradeId},"p":"${price}","q":"${qty}",` +
+      `"T":${ms},"m":${maker},"M":true,"seq":${s.seq},"ep":${epoch},"pt":${pt}}}`;
+    return frame(Buffer.from(json), false);
+  };
+
+  const http = createServer((_req, res) => {
+    res.writeHead(404).end();
+  });
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
+  http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://raw');
+    const streams = (url.searchParams.get('streams') ?? '').split('/').filter(Boolean);
+    const subs: SymbolState[] = [];
+    for (const t of streams) {
+      const s = bySymbol.get(t.slice(0, t.indexOf('@')));
+      if (!s || !t.endsWith('@trade')) {
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      subs.push(s);
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.setNoDelay(true);
+      sockets.add(socket);
+      for (const s of subs) s.subscribers.push(socket);
+      ws.on('error', () => {});
+      ws.on('close', () => {
+        sockets.delete(socket);
+        for (const s of subs) s.subscribers = s.subscribers.filter((x) => x !== socket);
+      });
+    });
+  });
+
+  let running = false;
+  let ticks = 0;
+  let frames = 0;
+  let writes = 0;
+  let skipped = 0;
+  let frameBytes = 0;
+  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+
+  const tick = () => {
+    timer = undefined;
+    if (!running) return;
+    ticks++;
+    let tickWrites = 0;
+    let tickSkips = 0;
+    for (const sock of sockets) sock.cork();
+    for (const s of states) {
+      if (s.subscribers.length === 0) continue;
+      const f = nextFrame(s);
+      frames++;
+      frameBytes = f.length;
+      for (const sock of s.subscribers) {
+        if (sock.writableLength > o.highWaterBytes || !sock.writable) {
+          tickSkips++;
+          continue;
+        }
+        sock.write(f);
+        tickWrites++;
+      }
+    }
+    for (const sock of sockets) sock.uncork();
+    writes += tickWrites;
+    skipped += tickSkips;
+    // Mostly backed up: give the clients a moment instead of building frames nobody takes.
+    if (tickSkips > tickWrites) timer = setTimeout(tick, 1);
+    else timer = setImmediate(tick);
+  };
+
+  const stopLoop = () => {
+    running = false;
+    if (timer) {
+      clearTimeout(timer as NodeJS.Timeout);
+      clearImmediate(timer as NodeJS.Immediate);
+    }
+    timer = undefined;
+  };
+
+  process.on('message', (m: IpcMessage) => {
+    if (m.type === 'start') {
+      if (!running) {
+        running = true;
+        timer = setImmediate(tick);
+      }
+      reply(m, { type: 'started', connections: sockets.size });
+    } else if (m.type === 'stop') {
+      stopLoop();
+      reply(m, { type: 'stopped', ticks, frames, writes, skipped, connections: sockets.size, frameBytes } satisfies Omit<RawStopReply, 'id'>);
+    }
+  });
+  guardChild(o.maxMs, () => {
+    stopLoop();
+    for (const s of sockets) s.destroy();
+    http.close();
+  });
+  http.listen(0, '127.0.0.1', () => {
+    const port = (http.address() as { port: number }).port;
+    process.send?.({ type: 'ready', port });
+  });
+}
+
+main();

@@ -34,6 +34,10 @@ const MAX_STEP_P99_MS = 1_000;
 const SETTLE_MS = 1_000;
 const RECOVER_MAX_MS = 15_000;
 const REFINE_STEPS = 2;
+// Raw baseline credit: ~200 KB of frames in flight per socket at most, so the
+// kernel's loopback buffers (MBs per socket, shared memory) never fill up.
+const RAW_ACK_EVERY = 64;
+const RAW_WINDOW = 1024;
 
 interface Options {
   clients: number;
@@ -154,14 +158,16 @@ interface Measured {
   cpu: Record<string, number | null>;
   intervals: IntervalHistogram[];
   latency: LatencySummary;
+  /** feed → NATS only, from the bus tap, over the same window. */
+  busLatency?: LatencySummary;
 }
 
 /**
  * Measures for `seconds`: one fleet snap per second (one hlog interval each),
  * merged into one histogram; CPU of every named process over the window.
  */
-async function measure(fleet: LoadFleet, procs: Record<string, number>, seconds: number, tag: string): Promise<Measured> {
-  await fleet.snap(); // discard what came before the window
+async function measure(fleet: LoadFleet, procs: Record<string, number>, seconds: number, tag: string, tap?: LoadFleet): Promise<Measured> {
+  await Promise.all([fleet.snap(), tap?.snap()]); // discard what came before the window
   const cpu = cpuWindow(procs);
   const intervals: IntervalHistogram[] = [];
   let total: FleetSnap | undefined;
@@ -189,7 +195,8 @@ async function measure(fleet: LoadFleet, procs: Record<string, number>, seconds:
     start = end;
   }
   total!.eventsPerSec = eventsPerSecSum / n;
-  return { snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist) };
+  const bus = tap ? await tap.snap() : undefined;
+  return { snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined };
 }
 
 function deliveryFacts(s: FleetSnap) {
@@ -208,13 +215,13 @@ function deliveryFacts(s: FleetSnap) {
 // --- (a) raw broadcast baseline
 async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[]) {
   console.log(`\n(a) raw ws broadcast: ${o.clients} clients × ${o.topicsPerClient} streams over ${o.symbols} symbols`);
-  const raw = new BenchChild('raw-server', RAW_ENTRY, [JSON.stringify({ symbols: plan.symbols, format: o.format, maxMs: capMs, highWaterBytes: 64 * 1024 })]);
+  const raw = new BenchChild('raw-server', RAW_ENTRY, [JSON.stringify({ symbols: plan.symbols, format: o.format, maxMs: capMs, highWaterBytes: 64 * 1024, ackEvery: RAW_ACK_EVERY, window: RAW_WINDOW })]);
   onCleanup('raw server', () => raw.kill());
   const { port } = await raw.waitFor<{ type: 'ready'; port: number }>('ready', 20_000);
   const fleet = await LoadFleet.start(o.loadProcs, capMs);
   onCleanup('raw-phase load clients', () => fleet.stop());
   const base = `ws://127.0.0.1:${port}`;
-  const conn = await fleet.connect(plan.clients.map((s) => streamUrl(base, s, o.format)), 60_000);
+  const conn = await fleet.connect(plan.clients.map((s) => streamUrl(base, s, o.format)), 60_000, RAW_ACK_EVERY);
   console.log(`  connected ${conn.open}/${o.clients} in ${conn.ms} ms${conn.failed ? ` (${conn.failed} failed: ${conn.errors.join('; ')})` : ''}`);
   if (conn.open === 0) throw new Error('raw phase: no client could connect');
   await raw.request({ type: 'start' }, 5_000);
@@ -232,8 +239,8 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
     connected: conn.open,
     connectMs: conn.ms,
     frameBytes: stopped.frameBytes,
-    server: { ticks: stopped.ticks, framesBuilt: stopped.frames, writes: stopped.writes, skippedBackpressure: stopped.skipped },
-    // Saturated on purpose: this is queueing in socket buffers, not a latency target.
+    server: { ticks: stopped.ticks, framesBuilt: stopped.frames, writes: stopped.writes, skippedNoCredit: stopped.skipped, acks: stopped.acks, ackEvery: RAW_ACK_EVERY, window: RAW_WINDOW },
+    // Saturated on purpose: mostly the credit window queued in flight, not a latency target.
     latencyAtSaturation: m.latency,
     cpu: m.cpu,
     ...deliveryFacts(m.snap),
@@ -248,6 +255,7 @@ interface Step {
   deliveredPerSec: number;
   deliveredShare: number;
   latency: LatencySummary;
+  busLatency: LatencySummary | undefined;
   resyncNotices: number;
   feedLagMs: number | null;
   cpu: Record<string, number | null>;
@@ -257,6 +265,7 @@ interface Step {
 interface Pipeline {
   cluster: TestCluster;
   feed: RoleProc;
+  tap: LoadFleet;
   gatewayUrl: string;
   procs: Record<string, number>;
   setRate(rate: number): Promise<unknown>;
@@ -266,7 +275,7 @@ interface Pipeline {
 }
 
 /** A fresh cluster (nats, router, server, feed at startRate, gateway) with the fleet's clients connected to it. */
-async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFleet, startRate: number, profileDir: string): Promise<Pipeline> {
+async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFleet, startRate: number, profileDir: string, capMs: number): Promise<Pipeline> {
   const withProfile = async <T>(role: string, fn: () => Promise<T>): Promise<T> => {
     if (!o.profile.has(role)) return fn();
     const before = process.env.NODE_OPTIONS;
@@ -283,14 +292,17 @@ async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFlee
   // The roles start one by one (not through startCluster's feed) so a profile covers exactly one role.
   const cluster: TestCluster = await startCluster({ servers: 0, gateways: 0, feed: false });
   let feed: RoleProc | undefined;
+  let tap: LoadFleet | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
       await fleet.closeConnections();
+      await tap?.stop();
       await feed?.kill();
       await cluster.stop();
     })());
-  onCleanup('pipeline cluster (nats, router, server, feed, gateway)', stop);
+  onCleanup('pipeline cluster (nats, router, server, feed, gateway, bus tap)', stop);
+  tap = await LoadFleet.tap(cluster.nats.url, capMs);
   await withProfile('server', () => cluster.startServer(1));
   feed = await withProfile('feed', () =>
     startRole('feed', {
@@ -323,6 +335,7 @@ async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFlee
   return {
     cluster,
     feed: f,
+    tap,
     gatewayUrl,
     procs: {
       nats: cluster.nats.proc.pid ?? 0,
@@ -330,6 +343,7 @@ async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFlee
       server: server.proc.pid ?? 0,
       gateway: gw.proc.pid ?? 0,
       router: cluster.routers[0]!.proc.pid ?? 0,
+      'bus-tap': tap.pids[0]!,
       ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])),
     },
     setRate: (rate) => getJson(`${f.urls.admin}/admin/config`, { method: 'POST', body: JSON.stringify({ rate }), headers: { 'content-type': 'application/json' } }),
@@ -343,7 +357,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   console.log(`\n(b) pipeline feed → NATS → push-server → gateway: same ${o.clients} clients and streams`);
   const fleet = await LoadFleet.start(o.loadProcs, capMs);
   onCleanup('pipeline load clients', () => fleet.stop());
-  let pipe = await startPipeline(o, plan, fleet, o.startRate, profileDir);
+  let pipe = await startPipeline(o, plan, fleet, o.startRate, profileDir, capMs);
   const gatewayUrl = pipe.gatewayUrl;
   const expectedPerSec = (rate: number) => rate * plan.totalSubscriptions;
   let restarts = 0;
@@ -351,18 +365,18 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   const runStep = async (rate: number, i: number): Promise<Step> => {
     await pipe.setRate(rate);
     await sleep(SETTLE_MS);
-    const m = await measure(fleet, pipe.procs, o.stepSeconds, `step${i}`);
+    const m = await measure(fleet, pipe.procs, o.stepSeconds, `step${i}`, pipe.tap);
     intervals.push(...m.intervals);
     const expected = expectedPerSec(rate);
     const share = m.snap.eventsPerSec / expected;
     const ok = share >= MIN_DELIVERED_SHARE && m.latency.p99Ms <= MAX_STEP_P99_MS;
     const step: Step = {
       rate: round(rate, 3), expectedPerSec: round(expected), deliveredPerSec: round(m.snap.eventsPerSec), deliveredShare: round(share, 3),
-      latency: m.latency, resyncNotices: m.snap.resyncs, feedLagMs: await pipe.feedLagMs(), cpu: m.cpu, ok,
+      latency: m.latency, busLatency: m.busLatency, resyncNotices: m.snap.resyncs, feedLagMs: await pipe.feedLagMs(), cpu: m.cpu, ok,
     };
     console.log(
       `  step ${String(i).padStart(2)} rate ${String(step.rate).padStart(7)}/s/sym  expected ${fmtRate(expected).padStart(16)}  delivered ${fmtRate(m.snap.eventsPerSec).padStart(16)}` +
-        `  (${Math.round(share * 100)}%)  p99 ${m.latency.p99Ms} ms  ${ok ? 'ok' : 'SATURATED'}  [${fmtCpu(m.cpu)}]`,
+        `  (${Math.round(share * 100)}%)  p99 ${m.latency.p99Ms} ms (bus ${m.busLatency?.p99Ms ?? '?'} ms)  ${ok ? 'ok' : 'SATURATED'}  [${fmtCpu(m.cpu)}]`,
     );
     return step;
   };
@@ -391,7 +405,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   const restart = async (rate: number) => {
     restarts++;
     await pipe.stop();
-    pipe = await startPipeline(o, plan, fleet, rate, profileDir);
+    pipe = await startPipeline(o, plan, fleet, rate, profileDir, capMs);
   };
 
   const steps: Step[] = [];
@@ -431,10 +445,11 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
 
   // Half load, the latency figure of the issue, on a cluster without leftovers from the search.
   await restart(halfRate);
-  const m = await measure(fleet, pipe.procs, o.duration, 'half');
+  const m = await measure(fleet, pipe.procs, o.duration, 'half', pipe.tap);
   intervals.push(...m.intervals);
   const roleStats = await pipe.roleStats();
   console.log(`  half load: delivered ${fmtRate(m.snap.eventsPerSec)} (expected ${fmtRate(expectedPerSec(halfRate))}) · ${fmtLatency(m.latency)}`);
+  if (m.busLatency) console.log(`  of which feed → NATS (bus tap): ${fmtLatency(m.busLatency)}`);
   await pipe.stop();
   await fleet.stop();
   return {
@@ -451,6 +466,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
       expectedPerSec: round(expectedPerSec(halfRate)),
       deliveredPerSec: round(m.snap.eventsPerSec),
       latency: m.latency,
+      busLatency: m.busLatency,
       cpu: m.cpu,
       ...deliveryFacts(m.snap),
       roleStats,
@@ -531,6 +547,7 @@ async function main(): Promise<void> {
     const h = pipeline.halfLoad;
     rows.push(['(b) at half load', `${h.rate} trades/s/sym → ${fmtRate(h.deliveredPerSec)} (expected ${fmtRate(h.expectedPerSec)})`]);
     rows.push(['    latency', `${fmtLatency(h.latency)}  (goal p99 ≤ 20 ms: ${h.latency.p99Ms <= 20 ? 'met' : 'NOT met'})`]);
+    if (h.busLatency) rows.push(['    of which feed → NATS', fmtLatency(h.busLatency)]);
     rows.push(['    CPU', fmtCpu(h.cpu)]);
     if (h.resyncNotices || h.closedConnections) rows.push(['    trouble', `${h.resyncNotices} resync notices, ${h.closedConnections} closed connections`]);
   }

@@ -37,6 +37,7 @@ export interface ConnectReply extends IpcMessage {
 }
 
 const RESYNC = Buffer.from('"resync"');
+const ACK = Buffer.from('a');
 
 function main(): void {
   const maxMs = Number(process.argv[2] ?? 600_000);
@@ -71,7 +72,7 @@ function main(): void {
   };
 
   /** Opens one connection; retries refusals (503 admission control) a bounded number of times. */
-  const connectOne = (url: string, deadline: number, counters: { retries: number }): Promise<string | undefined> =>
+  const connectOne = (url: string, deadline: number, counters: { retries: number }, ackEvery: number): Promise<string | undefined> =>
     new Promise((resolve) => {
       let attempt = 0;
       const tryOnce = () => {
@@ -98,7 +99,17 @@ function main(): void {
           settled = true;
           open++;
           sockets.push(ws);
-          ws.on('message', onMessage as (d: WebSocket.RawData, b: boolean) => void);
+          if (ackEvery > 0) {
+            // Credit for the raw baseline: it keeps at most a window of unacknowledged messages per socket.
+            let unacked = 0;
+            ws.on('message', (d: Buffer, b: boolean) => {
+              onMessage(d, b);
+              if (++unacked >= ackEvery) {
+                unacked = 0;
+                ws.send(ACK);
+              }
+            });
+          } else ws.on('message', onMessage as (d: WebSocket.RawData, b: boolean) => void);
           ws.on('close', (code) => {
             open--;
             closed++;
@@ -114,6 +125,7 @@ function main(): void {
     if (m.type === 'connect') {
       const urls = m.urls as string[];
       const concurrency = Number(m.concurrency ?? 50);
+      const ackEvery = Number(m.ackEvery ?? 0);
       const started = Date.now();
       const deadline = started + Number(m.timeoutMs ?? 30_000);
       const errors: string[] = [];
@@ -122,7 +134,7 @@ function main(): void {
       let next = 0;
       const worker = async () => {
         while (next < urls.length && Date.now() < deadline) {
-          const err = await connectOne(urls[next++]!, deadline, counters);
+          const err = await connectOne(urls[next++]!, deadline, counters, ackEvery);
           if (err) {
             failed++;
             if (errors.length < 5) errors.push(err);

@@ -6,7 +6,9 @@ import { build, decodeFromCompressedBase64, type Histogram } from 'hdr-histogram
 import { BenchChild } from './child.ts';
 import type { ConnectReply, SnapReply } from './load-clients.ts';
 
-const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'load-clients.ts');
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ENTRY = join(HERE, 'load-clients.ts');
+const TAP_ENTRY = join(HERE, 'bus-tap.ts');
 
 export interface FleetSnap {
   events: number;
@@ -41,8 +43,16 @@ export class LoadFleet {
     this.children = children;
   }
 
-  static async start(procs: number, maxMs: number): Promise<LoadFleet> {
-    const children = Array.from({ length: procs }, (_, i) => new BenchChild(`load-clients-${i + 1}`, ENTRY, [String(maxMs)]));
+  static start(procs: number, maxMs: number): Promise<LoadFleet> {
+    return LoadFleet.#spawn(Array.from({ length: procs }, (_, i) => new BenchChild(`load-clients-${i + 1}`, ENTRY, [String(maxMs)])));
+  }
+
+  /** One process watching the bus itself (bus-tap.ts): the feed → NATS part of the latency. */
+  static tap(natsUrl: string, maxMs: number): Promise<LoadFleet> {
+    return LoadFleet.#spawn([new BenchChild('bus-tap', TAP_ENTRY, [natsUrl, String(maxMs)])]);
+  }
+
+  static async #spawn(children: BenchChild[]): Promise<LoadFleet> {
     const fleet = new LoadFleet(children);
     try {
       await Promise.all(children.map((c) => c.waitFor('ready', 20_000)));
@@ -57,12 +67,12 @@ export class LoadFleet {
     return this.children.map((c) => c.pid);
   }
 
-  /** Opens every URL, round-robin over the processes; bounded by timeoutMs. */
-  async connect(urls: string[], timeoutMs: number): Promise<{ open: number; failed: number; retries: number; errors: string[]; ms: number }> {
+  /** Opens every URL, round-robin over the processes; bounded by timeoutMs. With ackEvery, clients send a tiny frame per that many messages (raw baseline's credit). */
+  async connect(urls: string[], timeoutMs: number, ackEvery = 0): Promise<{ open: number; failed: number; retries: number; errors: string[]; ms: number }> {
     const parts = this.children.map(() => [] as string[]);
     urls.forEach((u, i) => parts[i % parts.length]!.push(u));
     const replies = await Promise.all(
-      this.children.map((c, i) => c.request<ConnectReply>({ type: 'connect', urls: parts[i]!, concurrency: 50, timeoutMs }, timeoutMs + 15_000)),
+      this.children.map((c, i) => c.request<ConnectReply>({ type: 'connect', urls: parts[i]!, concurrency: 50, timeoutMs, ackEvery }, timeoutMs + 15_000)),
     );
     return {
       open: replies.reduce((a, r) => a + r.open, 0),

@@ -2,9 +2,12 @@
 // and tick it builds one trade message shaped like the gateway's (same
 // fields, similar size), frames it once with Sender.frame, and writes the
 // same Buffer to every subscriber, each socket corked for the whole tick.
-// It sends as fast as the clients keep up: a socket with more than
-// highWaterBytes queued is skipped that tick (backpressure), and when most
-// sockets are backed up the loop paces itself instead of spinning.
+// It sends as fast as the clients keep up. Node's writableLength does not
+// see the kernel's socket buffers (megabytes per loopback socket), so the
+// clients grant credit instead: one tiny frame per ackEvery messages, and a
+// socket with more than `window` unacknowledged messages (or highWaterBytes
+// queued in Node) is skipped that tick. When most sockets are skipped the
+// loop paces itself instead of spinning.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
@@ -24,6 +27,9 @@ export interface RawServerOptions {
   format: 'json' | 'protobuf';
   maxMs: number;
   highWaterBytes: number;
+  /** Clients acknowledge every ackEvery messages; at most `window` may be unacknowledged. */
+  ackEvery: number;
+  window: number;
 }
 
 export interface RawStopReply extends IpcMessage {
@@ -32,6 +38,7 @@ export interface RawStopReply extends IpcMessage {
   frames: number;
   writes: number;
   skipped: number;
+  acks: number;
   connections: number;
   frameBytes: number;
 }
@@ -48,7 +55,13 @@ interface SymbolState {
   seq: number;
   tradeId: number;
   priceCents: number;
-  subscribers: Socket[];
+  subscribers: Peer[];
+}
+
+interface Peer {
+  socket: Socket;
+  sent: number;
+  acked: number;
 }
 
 function main(): void {
@@ -60,6 +73,7 @@ function main(): void {
   }));
   const bySymbol = new Map(states.map((s) => [s.symbol, s]));
   const sockets = new Set<Socket>();
+  let acks = 0;
 
   /** One trade of a symbol, encoded like the gateway encodes it, stamped with pt = now. */
   const nextFrame = (s: SymbolState): Buffer => {
@@ -106,11 +120,16 @@ function main(): void {
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.setNoDelay(true);
       sockets.add(socket);
-      for (const s of subs) s.subscribers.push(socket);
+      const peer: Peer = { socket, sent: 0, acked: 0 };
+      for (const s of subs) s.subscribers.push(peer);
+      ws.on('message', () => {
+        peer.acked += o.ackEvery;
+        acks++;
+      });
       ws.on('error', () => {});
       ws.on('close', () => {
         sockets.delete(socket);
-        for (const s of subs) s.subscribers = s.subscribers.filter((x) => x !== socket);
+        for (const s of subs) s.subscribers = s.subscribers.filter((x) => x !== peer);
       });
     });
   });
@@ -135,12 +154,13 @@ function main(): void {
       const f = nextFrame(s);
       frames++;
       frameBytes = f.length;
-      for (const sock of s.subscribers) {
-        if (sock.writableLength > o.highWaterBytes || !sock.writable) {
+      for (const p of s.subscribers) {
+        if (p.sent - p.acked >= o.window || p.socket.writableLength > o.highWaterBytes || !p.socket.writable) {
           tickSkips++;
           continue;
         }
-        sock.write(f);
+        p.socket.write(f);
+        p.sent++;
         tickWrites++;
       }
     }
@@ -170,7 +190,7 @@ function main(): void {
       reply(m, { type: 'started', connections: sockets.size });
     } else if (m.type === 'stop') {
       stopLoop();
-      reply(m, { type: 'stopped', ticks, frames, writes, skipped, connections: sockets.size, frameBytes } satisfies Omit<RawStopReply, 'id'>);
+      reply(m, { type: 'stopped', ticks, frames, writes, skipped, acks, connections: sockets.size, frameBytes } satisfies Omit<RawStopReply, 'id'>);
     }
   });
   guardChild(o.maxMs, () => {

@@ -44,6 +44,13 @@ export async function runRole<R extends RoleName>(
     await log.close();
     process.exit(code);
   };
+  // A supervisor that wants its children gone with it (tests, foreground `pushctl up`) gives
+  // them a stdin pipe: when it dies, the pipe closes and the role stops instead of lingering.
+  if (process.env.PUSH_EXIT_WITH_PARENT === '1') {
+    process.stdin.on('end', () => void stop(0));
+    process.stdin.on('error', () => void stop(0));
+    process.stdin.resume();
+  }
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
   process.on('uncaughtException', (err) => {

@@ -17,6 +17,8 @@ export type ConnState = 'live' | 'backlogged' | 'resyncing' | 'closed';
 
 export interface ConnHooks {
   markDirty(c: ClientConn): void;
+  /** The queue passed its cap and was dropped (the client is now resyncing). */
+  overflowed(c: ClientConn): void;
   /** Called once the socket drained after an overflow: send notices and snapshots. */
   resync(c: ClientConn, reason: string): void;
 }
@@ -44,7 +46,6 @@ export class ClientConn {
   #pendingBytes = 0;
   #conflate = new Map<string, number>(); // topic → index in #pending, while backlogged
   #capBytes: number;
-  #backlogBytes: number;
   #hooks: ConnHooks;
   #waitingDrain = false;
 
@@ -62,8 +63,6 @@ export class ClientConn {
     this.format = opts.format;
     this.remote = `${opts.socket.remoteAddress}:${opts.socket.remotePort}`;
     this.#capBytes = opts.capBytes;
-    // Past this many bytes in the socket's own buffer the client is behind: hold and conflate.
-    this.#backlogBytes = Math.min(256 * 1024, Math.max(16 * 1024, opts.capBytes / 4));
     this.#hooks = opts.hooks;
     this.limiter = new TokenBucket(opts.ratePerSec, opts.burst);
   }
@@ -88,17 +87,22 @@ export class ClientConn {
     this.#push(frame);
   }
 
-  /** Queues a control frame (result, error, notice, snapshot) regardless of backlog. */
+  /**
+   * Queues a control frame (result, error, notice, snapshot) regardless of
+   * backlog. These do not count against the cap: they are bounded by the
+   * request rate limit and by topics × snapshot size, and counting them could
+   * turn one resync into the next overflow.
+   */
   send(frame: Buffer): void {
     if (this.state === 'closed') return;
-    this.#push(frame);
+    this.#push(frame, false);
   }
 
-  #push(frame: Buffer): void {
+  #push(frame: Buffer, capped = true): void {
     if (this.#pending.length === 0) this.#hooks.markDirty(this);
     this.#pending.push(frame);
     this.#pendingBytes += frame.length;
-    if (this.#pendingBytes + this.socket.writableLength > this.#capBytes) this.#overflow();
+    if (capped && this.#pendingBytes + this.socket.writableLength > this.#capBytes) this.#overflow();
   }
 
   #overflow(): void {
@@ -108,6 +112,7 @@ export class ClientConn {
     this.state = 'resyncing';
     this.resyncs++;
     this.overflowAt = Date.now();
+    this.#hooks.overflowed(this);
     // Node emits 'drain' only after a write found the socket over its high-water mark.
     if (!this.socket.writableNeedDrain) queueMicrotask(() => this.#drained());
     else this.#awaitDrain();
@@ -147,8 +152,9 @@ export class ClientConn {
     this.framesOut += frames.length;
     this.bytesOut += this.#pendingBytes;
     this.#pendingBytes = 0;
-    // Below its high-water mark the socket never emits 'drain': waiting for one would hang.
-    if (this.socket.writableNeedDrain && this.socket.writableLength > this.#backlogBytes) {
+    // Past its high-water mark the client is behind: hold and conflate until 'drain'.
+    // (Below it the socket never emits 'drain': waiting for one would hang.)
+    if (this.socket.writableNeedDrain) {
       this.state = 'backlogged';
       this.#awaitDrain();
     }

@@ -287,8 +287,13 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
         burst: config.inboundBurst,
         hooks: {
           markDirty: (x) => hub.markDirty(x),
+          overflowed: (x) => {
+            stats.count('overflows');
+            wheel.schedule(x, config.slowClientGraceMs); // the grace deadline, checked by the wheel
+          },
           resync: (x, reason) => {
             stats.count('resyncs');
+            wheel.schedule(x, config.pingIntervalMs);
             hub.resyncConn(x, reason);
           },
         },

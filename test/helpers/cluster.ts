@@ -22,8 +22,9 @@ export interface RoleProc {
 export async function startRole(role: string, config: Record<string, unknown>, timeoutMs = 20_000): Promise<RoleProc> {
   const proc = spawn(process.execPath, [join(ROOT, 'system', role, 'main.ts'), '--config', JSON.stringify(config)], {
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PUSH_LOG_LEVEL: process.env.PUSH_LOG_LEVEL ?? 'warn' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    // Roles exit when this process dies (stdin closes), even if the test runner is killed.
+    env: { ...process.env, PUSH_LOG_LEVEL: process.env.PUSH_LOG_LEVEL ?? 'warn', PUSH_EXIT_WITH_PARENT: '1' },
   });
   const output: string[] = [];
   proc.stderr!.on('data', (d: Buffer) => output.push(d.toString()));

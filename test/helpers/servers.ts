@@ -41,6 +41,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Spawns a server tied to this process: a shell holds our stdin pipe and
+ * kills the server when the pipe closes, so a killed test run leaves no
+ * nats-server or redis-server behind.
+ */
+function spawnTied(cmd: string, args: string[]): ChildProcess {
+  const script = `"$@" & child=$!; trap 'kill $child 2>/dev/null; wait $child' EXIT INT TERM; read -r _; exit 0`;
+  return spawn('bash', ['-c', script, 'tied', cmd, ...args], { stdio: ['pipe', 'ignore', 'ignore'] });
+}
+
 async function stopProc(proc: ChildProcess, dir?: string): Promise<void> {
   if (proc.exitCode === null && proc.signalCode === null) {
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -52,13 +62,19 @@ async function stopProc(proc: ChildProcess, dir?: string): Promise<void> {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }
 
+async function requireBinary(name: string): Promise<void> {
+  const found = await new Promise<boolean>((resolve) => {
+    const p = spawn('bash', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    p.once('exit', (code) => resolve(code === 0));
+  });
+  if (!found) throw new Error(`${name} is not installed: \`npm test\` installs it (scripts/system-deps.sh), or apt-get install ${name}`);
+}
+
 export async function startNats(): Promise<RunningServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mp-nats-'));
-  const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
-  proc.once('error', (e) => {
-    throw new Error(`nats-server could not start (is it installed? npm test installs it): ${e.message}`);
-  });
+  await requireBinary('nats-server');
+  const proc = spawnTied('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
   await waitForPort(port);
   return { url: `nats://127.0.0.1:${port}`, port, proc, stop: () => stopProc(proc, dir) };
 }
@@ -66,14 +82,8 @@ export async function startNats(): Promise<RunningServer> {
 export async function startRedis(): Promise<RunningServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mp-redis-'));
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: 'ignore' },
-  );
-  proc.once('error', (e) => {
-    throw new Error(`redis-server could not start (is it installed? npm test installs it): ${e.message}`);
-  });
+  await requireBinary('redis-server');
+  const proc = spawnTied('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
   await waitForPort(port);
   return { url: `redis://127.0.0.1:${port}`, port, proc, stop: () => stopProc(proc, dir) };
 }

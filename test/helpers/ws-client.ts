@@ -16,6 +16,9 @@ export class TestClient {
   readonly frames: ServerFrame[] = [];
   /** topic → sequence numbers received, in order */
   readonly seqs = new Map<string, number[]>();
+  /** JSON resync notices, and the index in `json` of every depth snapshot (cheap to poll). */
+  readonly resyncs: JsonMsg[] = [];
+  readonly snapshotAt: number[] = [];
   closeCode: number | undefined;
   closeReason = '';
   readonly opened: Promise<void>;
@@ -47,6 +50,8 @@ export class TestClient {
         const m = JSON.parse(data.toString()) as JsonMsg;
         this.json.push(m);
         const d = (m.data ?? m) as Record<string, unknown>;
+        if (m.e === 'resync') this.resyncs.push(m);
+        if (d.e === 'depthSnapshot') this.snapshotAt.push(this.json.length - 1);
         if (typeof d.seq === 'number') {
           const topic = m.stream ?? `${String(d.s).toLowerCase()}@${streamOf(d)}`;
           this.#seq(topic, d.seq, d.e === 'depthSnapshot');

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system packages the full cluster and the test suite use, from
+# Debian's packages, when they are missing: nats-server and redis-server.
+# Run as root (CI is); otherwise it prints what to install and exits 0, and
+# `pushctl up` falls back to its embedded default.
+set -euo pipefail
+
+need=()
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: missing ${need[*]}; install them (Debian: apt-get install ${need[*]}) for the full cluster and the integration tests" >&2
+  exit 0
+fi
+echo "system-deps: installing ${need[*]} from Debian's packages" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian starts packaged services on install; the project starts its own on free ports.
+for svc in nats-server redis-server; do
+  if printf '%s\n' "${need[@]}" | grep -qx "$svc" && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done

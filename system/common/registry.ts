@@ -39,6 +39,38 @@ export const EMPTY_LOAD: NodeLoad = {
   rssMb: 0,
 };
 
+/** What every role measures about its own process (see ProcessStats). */
+export interface SelfMeasure {
+  cpu: number;
+  eventLoopP99Ms: number;
+  rssMb(): number;
+}
+
+/** A role's own registry record: identity, the process figures, and its role-specific load. */
+export function selfRecord(o: {
+  id: string;
+  role: Role;
+  urls: Record<string, string>;
+  protocols?: string[];
+  draining?: boolean;
+  startedAt: number;
+  stats: SelfMeasure;
+  load?: Partial<NodeLoad>;
+  meta?: Record<string, unknown>;
+}): NodeRecord {
+  return {
+    id: o.id,
+    role: o.role,
+    urls: o.urls,
+    protocols: o.protocols ?? [],
+    draining: o.draining ?? false,
+    startedAt: o.startedAt,
+    seenAt: Date.now(),
+    load: { ...EMPTY_LOAD, cpu: o.stats.cpu, eventLoopP99Ms: o.stats.eventLoopP99Ms, rssMb: o.stats.rssMb(), ...o.load },
+    ...(o.meta ? { meta: o.meta } : {}),
+  };
+}
+
 export interface RegistryStore {
   readonly kind: 'jetstream-kv' | 'memory';
   put(rec: NodeRecord): Promise<void>;

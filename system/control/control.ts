@@ -6,7 +6,7 @@ import type { ControlConfig } from '../common/config.ts';
 import { Heartbeat } from '../common/heartbeat.ts';
 import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson, type Routes } from '../common/http.ts';
 import { ProcessStats } from '../common/process-stats.ts';
-import { EMPTY_LOAD, type NodeRecord } from '../common/registry.ts';
+import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 
 export interface TopologyNode extends NodeRecord {
@@ -186,22 +186,7 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
 
   const record = (): NodeRecord => {
     stats.sample();
-    return {
-      id: config.id,
-      role: 'control',
-      urls: { http: url },
-      protocols: ['http'],
-      draining,
-      startedAt,
-      seenAt: Date.now(),
-      load: {
-        ...EMPTY_LOAD,
-        msgsInPerSec: stats.rate('requests'),
-        cpu: stats.cpu,
-        eventLoopP99Ms: stats.eventLoopP99Ms,
-        rssMb: stats.rssMb(),
-      },
-    };
+    return selfRecord({ id: config.id, role: 'control', urls: { http: url }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
   };
   const heartbeat = new Heartbeat({ routers, intervalMs: config.heartbeatMs, record, log });
 

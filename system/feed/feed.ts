@@ -9,7 +9,7 @@ import type { FeedConfig } from '../common/config.ts';
 import { Heartbeat } from '../common/heartbeat.ts';
 import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson } from '../common/http.ts';
 import { ProcessStats } from '../common/process-stats.ts';
-import { EMPTY_LOAD, type NodeRecord } from '../common/registry.ts';
+import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 import { defaultSymbols } from '../common/topics.ts';
 import { MarketSimulator } from './simulator.ts';
@@ -144,23 +144,8 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
 
   timer = setTimeout(turn, 0);
 
-  const record = (): NodeRecord => ({
-    id: config.id,
-    role: 'feed',
-    urls: { admin: adminUrl },
-    protocols: [],
-    draining: false,
-    startedAt,
-    seenAt: Date.now(),
-    load: {
-      ...EMPTY_LOAD,
-      msgsOutPerSec: stats.rate('events'),
-      cpu: stats.cpu,
-      eventLoopP99Ms: stats.eventLoopP99Ms,
-      rssMb: stats.rssMb(),
-    },
-    meta: { symbols, epoch },
-  });
+  const record = (): NodeRecord =>
+    selfRecord({ id: config.id, role: 'feed', urls: { admin: adminUrl }, startedAt, stats, load: { msgsOutPerSec: stats.rate('events') }, meta: { symbols, epoch } });
   if (config.routers.length > 0) {
     heartbeat = new Heartbeat({ routers: config.routers, intervalMs: config.heartbeatMs, record, log });
     if (!(await heartbeat.start())) log.warn('no router accepted the first heartbeat; retrying', { routers: config.routers });

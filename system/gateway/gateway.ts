@@ -13,7 +13,7 @@ import { Heartbeat } from '../common/heartbeat.ts';
 import { ProcessStats } from '../common/process-stats.ts';
 import { TimingWheel } from '../common/timing-wheel.ts';
 import { TokenBucket } from '../common/token-bucket.ts';
-import type { NodeRecord } from '../common/registry.ts';
+import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { ParsedTopic } from '../common/topics.ts';
 import { ClientConn } from './client-conn.ts';
 import { TopicHub } from './topic-hub.ts';
@@ -360,24 +360,16 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   const record = (): NodeRecord => {
     let subscriptions = 0;
     for (const c of conns) subscriptions += c.topics.size;
-    return {
+    return selfRecord({
       id: config.id,
       role: 'gateway',
       urls,
       protocols: ['ws', 'ws-protobuf'],
       draining,
       startedAt,
-      seenAt: Date.now(),
-      load: {
-        connections: conns.size,
-        subscriptions,
-        msgsInPerSec: stats.rate('msgs_in'),
-        msgsOutPerSec: stats.rate('frames_out'),
-        cpu: stats.cpu,
-        eventLoopP99Ms: stats.eventLoopP99Ms,
-        rssMb: stats.rssMb(),
-      },
-    };
+      stats,
+      load: { connections: conns.size, subscriptions, msgsInPerSec: stats.rate('msgs_in'), msgsOutPerSec: stats.rate('frames_out') },
+    });
   };
   const heartbeat = new Heartbeat({ routers: config.routers, intervalMs: config.heartbeatMs, record, log });
   await heartbeat.start();

@@ -9,7 +9,7 @@ import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson, t
 import { KvRegistry } from '../common/kv-registry.ts';
 import { NatsBus } from '../common/nats-bus.ts';
 import { ProcessStats } from '../common/process-stats.ts';
-import { EMPTY_LOAD, type NodeLoad, type NodeRecord, type RegistryStore, type Role } from '../common/registry.ts';
+import { EMPTY_LOAD, selfRecord as makeSelfRecord, type NodeLoad, type NodeRecord, type RegistryStore, type Role } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 import { parseTopic } from '../common/topics.ts';
 import { chooseGateways, routableServers, routeTopic, symbolUnion } from './scheduling.ts';
@@ -32,22 +32,8 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
   let draining = false;
   let url = '';
 
-  const selfRecord = (): NodeRecord => ({
-    id: config.id,
-    role: 'router',
-    urls: { http: url },
-    protocols: ['http'],
-    draining,
-    startedAt,
-    seenAt: Date.now(),
-    load: {
-      ...EMPTY_LOAD,
-      msgsInPerSec: stats.rate('requests'),
-      cpu: stats.cpu,
-      eventLoopP99Ms: stats.eventLoopP99Ms,
-      rssMb: stats.rssMb(),
-    },
-  });
+  const selfRecord = (): NodeRecord =>
+    makeSelfRecord({ id: config.id, role: 'router', urls: { http: url }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
 
   // The router registers itself straight into the registry so topology shows it.
   let stopped = false;

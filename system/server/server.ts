@@ -14,7 +14,7 @@ import { parseTopic } from '../common/topics.ts';
 import { createJsonServer, listen, closeServer, sendJson, readJson } from '../common/http.ts';
 import { Heartbeat } from '../common/heartbeat.ts';
 import { ProcessStats } from '../common/process-stats.ts';
-import type { NodeRecord } from '../common/registry.ts';
+import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import { LinkStream } from './link-stream.ts';
 import type { LinkRequest, TopicPosition } from '../../proto/gen/internal_pb.js';
 
@@ -176,24 +176,17 @@ export async function startServer(config: ServerConfig, ctx: RoleContext): Promi
 
   const urls = { grpc: `${config.host}:${grpcPort}`, admin: `http://${config.host}:${adminPort}` };
   let lastEventsOut = 0;
-  const record = (): NodeRecord => ({
-    id: config.id,
-    role: 'server',
-    urls,
-    protocols: ['grpc-link'],
-    draining,
-    startedAt,
-    seenAt: Date.now(),
-    load: {
-      connections: streams.size,
-      subscriptions: subscriptionCount(),
-      msgsInPerSec: stats.rate('msgs_in'),
-      msgsOutPerSec: stats.rate('events_out'),
-      cpu: stats.cpu,
-      eventLoopP99Ms: stats.eventLoopP99Ms,
-      rssMb: stats.rssMb(),
-    },
-  });
+  const record = (): NodeRecord =>
+    selfRecord({
+      id: config.id,
+      role: 'server',
+      urls,
+      protocols: ['grpc-link'],
+      draining,
+      startedAt,
+      stats,
+      load: { connections: streams.size, subscriptions: subscriptionCount(), msgsInPerSec: stats.rate('msgs_in'), msgsOutPerSec: stats.rate('events_out') },
+    });
   const sampler = setInterval(() => {
     const out = [...streams].reduce((n, s) => n + s.eventsOut, 0);
     stats.count('events_out', Math.max(0, out - lastEventsOut));

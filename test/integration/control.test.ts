@@ -3,56 +3,18 @@
 // tiny HTTP server standing in for the nodes, recording what reaches it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { freePort, startNats } from '../helpers/servers.ts';
+import { startRole as startRoleProcess } from '../helpers/cluster.ts';
 import type { NodeLoad, NodeRecord } from '../../system/common/registry.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-interface RoleProcess {
-  proc: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `node system/<role>/main.ts --config <json>` and waits for its readiness line. */
-async function startRole(role: string, config: object): Promise<RoleProcess> {
-  const proc = spawn(process.execPath, [`system/${role}/main.ts`, '--config', JSON.stringify(config)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PUSH_LOG_LEVEL: 'warn' },
-  });
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    const force = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(force);
-  };
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      const rl = createInterface({ input: proc.stdout! });
-      rl.once('line', (l) => {
-        rl.close();
-        resolve(l);
-      });
-      proc.once('exit', (code) => reject(new Error(`${role} exited (${code}) before ready: ${stderr}`)));
-      setTimeout(() => reject(new Error(`${role} not ready within 15 s: ${stderr}`)), 15_000).unref();
-    });
-    const ready = JSON.parse(line) as { ready: boolean; urls: { http: string } };
-    assert.equal(ready.ready, true);
-    return { proc, url: ready.urls.http, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+/** A role process from the shared helper, seen through its HTTP URL. */
+async function startRole(role: string, config: Record<string, unknown>): Promise<{ proc: ChildProcess; url: string; stop(): Promise<void> }> {
+  const p = await startRoleProcess(role, config, 15_000);
+  return { proc: p.proc, url: p.urls.http!, stop: () => p.kill() };
 }
 
 async function http(method: string, url: string, body?: unknown): Promise<{ status: number; headers: Headers; json: any }> {

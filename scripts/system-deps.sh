@@ -8,6 +8,9 @@ set -euo pipefail
 need=()
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# Kline history tests run a real Cassandra node from Maven Central's jars (scripts/cassandra/).
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

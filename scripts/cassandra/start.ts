@@ -1,0 +1,22 @@
+// Starts one Cassandra node from Maven Central's jars and keeps it running
+// until Ctrl-C; prints its CQL contact point, start time and RSS.
+// Usage: node scripts/cassandra/start.ts [--heap-mb 512] [--data DIR]
+import { startCassandra } from '../../system/history/cassandra-node.ts';
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const node = await startCassandra({
+  heapMb: Number(arg('--heap-mb') ?? 512),
+  dataDir: arg('--data'),
+  keepData: arg('--data') !== undefined,
+});
+process.stdout.write(JSON.stringify({ ready: true, cassandra: node.contactPoint, startMs: node.startMs, rssMb: node.rssMb(), dataDir: node.dataDir }) + '\n');
+const stop = async () => {
+  await node.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+setInterval(() => {}, 1 << 30);

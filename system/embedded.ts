@@ -8,7 +8,7 @@ import { MemoryBus } from './common/bus.ts';
 import { defaults, type RoleName } from './common/config.ts';
 import { createLogger, type Logger } from './common/logger.ts';
 import { MemoryRegistry } from './common/registry.ts';
-import type { RoleContext, RoleHandle } from './common/run-role.ts';
+import { installStopHandlers, type RoleContext, type RoleHandle } from './common/run-role.ts';
 
 type Start = (config: never, ctx: RoleContext) => Promise<RoleHandle>;
 
@@ -64,15 +64,7 @@ async function main(): Promise<void> {
     await Promise.all(loggers.map((l) => l.close()));
     process.exit(code);
   };
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
-  process.on('uncaughtException', (err) => {
-    log.error('uncaught exception', { err: err.stack ?? String(err) });
-    void stop(1);
-  });
-  process.on('unhandledRejection', (err) => {
-    log.error('unhandled rejection', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  });
+  installStopHandlers(log, stop);
 
   let current = '';
   try {

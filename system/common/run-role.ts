@@ -20,6 +20,28 @@ export interface RoleContext {
   registry?: RegistryStore;
 }
 
+/**
+ * Stops the process cleanly on SIGINT/SIGTERM, on an uncaught exception, and
+ * when a supervisor that asked for it (PUSH_EXIT_WITH_PARENT=1: tests,
+ * foreground `pushctl up`) dies: its stdin pipe closes, so nothing lingers.
+ */
+export function installStopHandlers(log: Logger, stop: (code: number) => Promise<void>): void {
+  if (process.env.PUSH_EXIT_WITH_PARENT === '1') {
+    process.stdin.on('end', () => void stop(0));
+    process.stdin.on('error', () => void stop(0));
+    process.stdin.resume();
+  }
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception', { err: err.stack ?? String(err) });
+    void stop(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.error('unhandled rejection', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  });
+}
+
 export async function runRole<R extends RoleName>(
   role: R,
   start: (config: ReturnType<typeof configFromArgv<R>>, ctx: RoleContext) => Promise<RoleHandle>,
@@ -44,22 +66,7 @@ export async function runRole<R extends RoleName>(
     await log.close();
     process.exit(code);
   };
-  // A supervisor that wants its children gone with it (tests, foreground `pushctl up`) gives
-  // them a stdin pipe: when it dies, the pipe closes and the role stops instead of lingering.
-  if (process.env.PUSH_EXIT_WITH_PARENT === '1') {
-    process.stdin.on('end', () => void stop(0));
-    process.stdin.on('error', () => void stop(0));
-    process.stdin.resume();
-  }
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
-  process.on('uncaughtException', (err) => {
-    log.error('uncaught exception', { err: err.stack ?? String(err) });
-    void stop(1);
-  });
-  process.on('unhandledRejection', (err) => {
-    log.error('unhandled rejection', { err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  });
+  installStopHandlers(log, stop);
   try {
     if (config.nats) bus = await NatsBus.connect(config.nats, config.id);
     handle = await start(config, { log, bus });

@@ -31,6 +31,8 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
   const startedAt = Date.now();
   let draining = false;
   let url = '';
+  // Soft state, this router only: clients sent to each gateway since its last heartbeat.
+  const handedOut = new Map<string, number>();
 
   const selfRecord = (): NodeRecord =>
     makeSelfRecord({ id: config.id, role: 'router', urls: { http: url }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
@@ -77,6 +79,7 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
       try {
         // Bounded so heartbeats fail fast (503) during a NATS outage instead of piling up.
         await withTimeout(registry.put(rec), REGISTRY_TIMEOUT_MS, 'registry write');
+        handedOut.delete(rec.id);
       } catch (err) {
         throw new HttpError(503, `registry (${registry.kind}) unavailable: ${errMessage(err)}`);
       }
@@ -112,8 +115,10 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
         limit = Number(limitParam);
         if (!Number.isInteger(limit) || limit < 1) return [400, { error: `limit must be a positive integer, got "${limitParam}"` }];
       }
-      const gateways = chooseGateways(await liveNodes(), protocol, limit);
+      const gateways = chooseGateways(await liveNodes(), protocol, limit, handedOut);
       if (gateways.length === 0) return [503, { error: `no healthy gateway for protocol "${protocol}"`, gateways }];
+      // Clients take the first: count it until that gateway's next heartbeat reports real load.
+      handedOut.set(gateways[0]!.id, (handedOut.get(gateways[0]!.id) ?? 0) + 1);
       return [200, { gateways }];
     }),
     'GET /v1/servers': get(async () => [200, { servers: routableServers(await liveNodes()) }]),

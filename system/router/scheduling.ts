@@ -22,15 +22,22 @@ export function supportsProtocol(node: NodeRecord, protocol: string): boolean {
  * fewest connections, then lowest CPU, then id so ties are stable. The URL is
  * the one advertised for the protocol (falling back to the gateway's http URL
  * for protocols it only lists, e.g. gRPC-web on the same port).
+ *
+ * `pending` counts clients this router sent to a gateway since that gateway's
+ * last heartbeat. Without it every client asking between two heartbeats gets
+ * the same gateway, and a reconnect storm lands on one node.
  */
-export function chooseGateways(nodes: readonly NodeRecord[], protocol: string, limit = Infinity): GatewayChoice[] {
+export function chooseGateways(
+  nodes: readonly NodeRecord[],
+  protocol: string,
+  limit = Infinity,
+  pending: ReadonlyMap<string, number> = new Map(),
+): GatewayChoice[] {
+  const load = (n: NodeRecord) => n.load.connections + (pending.get(n.id) ?? 0);
   return nodes
     .filter((n) => n.role === 'gateway' && !n.draining && supportsProtocol(n, protocol))
     .filter((n) => gatewayUrl(n, protocol) !== undefined)
-    .sort(
-      (a, b) =>
-        a.load.connections - b.load.connections || a.load.cpu - b.load.cpu || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-    )
+    .sort((a, b) => load(a) - load(b) || a.load.cpu - b.load.cpu || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, limit)
     .map((n) => ({ id: n.id, url: gatewayUrl(n, protocol)!, load: n.load, draining: false as const }));
 }

@@ -110,3 +110,19 @@ test('symbols: sorted union over feeds only, ignoring junk', () => {
   assert.deepEqual(symbolUnion(nodes), ['btcusdt', 'ethusdt', 'solusdt']);
   assert.deepEqual(symbolUnion([]), []);
 });
+
+test('clients handed out since the last heartbeat count as load, so a burst spreads over gateways', () => {
+  const nodes = [
+    { id: 'gateway-1', role: 'gateway', urls: { ws: 'ws://a' }, protocols: [], draining: false, startedAt: 0, seenAt: 0, load: { ...EMPTY_LOAD, connections: 10 } },
+    { id: 'gateway-2', role: 'gateway', urls: { ws: 'ws://b' }, protocols: [], draining: false, startedAt: 0, seenAt: 0, load: { ...EMPTY_LOAD, connections: 12 } },
+  ] as NodeRecord[];
+  const pending = new Map<string, number>();
+  const picks: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const first = chooseGateways(nodes, 'ws', Infinity, pending)[0]!.id;
+    picks.push(first);
+    pending.set(first, (pending.get(first) ?? 0) + 1);
+  }
+  // gateway-1 takes picks until level with gateway-2 (ties go to the lower id), then they alternate.
+  assert.deepEqual(picks, ['gateway-1', 'gateway-1', 'gateway-1', 'gateway-2', 'gateway-1', 'gateway-2']);
+});

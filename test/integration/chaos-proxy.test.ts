@@ -140,7 +140,7 @@ test('partition drop stalls and then delivers; reset cuts and refuses until heal
   assert.equal(got, '', 'nothing crosses a dropped link');
   proxy.setPartition(null);
   const deadline = Date.now() + 3_000;
-  while (got !== 'held' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  while ((got as string) !== 'held' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(got, 'held', 'a healed link delivers what was held, in order');
 
   const closed = new Promise<string>((resolve) => s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error')).once('close', () => resolve('close')));

@@ -1,0 +1,155 @@
+// The Cassandra (or Scylla) tier: every closed candle, forever. Partitioned
+// by (symbol, interval, bucket) so a partition holds at most 1,440 candles
+// (a day of 1m, 60 days of 1h), clustered by open time; writes are idempotent
+// upserts (the same primary key overwrites). A small index table lists the
+// buckets that exist, so a range query visits only partitions with data.
+import cassandra from 'cassandra-driver';
+import { BINANCE_INTERVAL_MS, type Kline, type KlineStore, type RangeQuery } from './kline.ts';
+
+const { Client, types, concurrent } = cassandra;
+type CqlClient = InstanceType<typeof Client>;
+const Long = types.Long;
+
+export const ROWS_PER_BUCKET = 1440;
+
+export function bucketOf(interval: string, openTime: number): number {
+  return Math.floor(openTime / ((BINANCE_INTERVAL_MS[interval] ?? 60_000) * ROWS_PER_BUCKET));
+}
+
+export interface CassandraStoreOptions {
+  /** host:port[,host:port…] */
+  contactPoints: string;
+  keyspace?: string;
+  localDataCenter?: string;
+  replicationFactor?: number;
+  concurrency?: number;
+  requestTimeoutMs?: number;
+}
+
+const num = (v: unknown): number => (v instanceof Long ? v.toNumber() : Number(v));
+
+export class CassandraKlineStore implements KlineStore {
+  readonly name = 'cassandra';
+  readonly client: CqlClient;
+  readonly keyspace: string;
+  #opts: CassandraStoreOptions;
+  #knownBuckets = new Set<string>();
+
+  constructor(opts: CassandraStoreOptions) {
+    this.#opts = opts;
+    this.keyspace = opts.keyspace ?? 'market_push';
+    this.client = new Client({
+      contactPoints: opts.contactPoints.split(','),
+      localDataCenter: opts.localDataCenter ?? 'datacenter1',
+      socketOptions: { readTimeout: opts.requestTimeoutMs ?? 10_000, connectTimeout: 5_000 },
+      policies: {
+        reconnection: new cassandra.policies.reconnection.ConstantReconnectionPolicy(1_000),
+      },
+    });
+  }
+
+  #ready?: Promise<void>;
+
+  /** Connects and creates the keyspace and tables when missing; retried by the next call after a failure. */
+  async connect(): Promise<this> {
+    this.#ready ??= this.#setup().catch((err: unknown) => {
+      this.#ready = undefined;
+      throw err;
+    });
+    await this.#ready;
+    return this;
+  }
+
+  async #setup(): Promise<void> {
+    await this.client.connect();
+    const rf = this.#opts.replicationFactor ?? 1;
+    await this.client.execute(
+      `CREATE KEYSPACE IF NOT EXISTS ${this.keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${rf}}`,
+    );
+    await this.client.execute(`CREATE TABLE IF NOT EXISTS ${this.keyspace}.klines (
+      symbol text, interval text, bucket bigint, open_time bigint, close_time bigint,
+      open text, high text, low text, close text, volume text, quote_volume text, trades bigint,
+      taker_buy_base text, taker_buy_quote text,
+      PRIMARY KEY ((symbol, interval, bucket), open_time)) WITH CLUSTERING ORDER BY (open_time ASC)`);
+    await this.client.execute(`CREATE TABLE IF NOT EXISTS ${this.keyspace}.kline_buckets (
+      symbol text, interval text, bucket bigint, PRIMARY KEY ((symbol, interval), bucket))`);
+  }
+
+  async put(klines: readonly Kline[]): Promise<void> {
+    if (klines.length === 0) return;
+    await this.connect();
+    const ks = this.keyspace;
+    const rows: unknown[][] = [];
+    const buckets: unknown[][] = [];
+    for (const k of klines) {
+      const b = bucketOf(k.interval, k.openTime);
+      rows.push([
+        k.symbol, k.interval, Long.fromNumber(b), Long.fromNumber(k.openTime), Long.fromNumber(k.closeTime),
+        k.open, k.high, k.low, k.close, k.volume, k.quoteVolume, Long.fromNumber(k.trades), k.takerBuyBase, k.takerBuyQuote,
+      ]);
+      const bk = `${k.symbol}:${k.interval}:${b}`;
+      if (!this.#knownBuckets.has(bk)) buckets.push([k.symbol, k.interval, Long.fromNumber(b), bk]);
+    }
+    const opts = { concurrencyLevel: this.#opts.concurrency ?? 64, raiseOnFirstError: true };
+    await concurrent.executeConcurrent(
+      this.client,
+      `INSERT INTO ${ks}.klines (symbol, interval, bucket, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      rows,
+      opts,
+    );
+    if (buckets.length > 0) {
+      const unique = new Map(buckets.map((b) => [b[3] as string, b.slice(0, 3)]));
+      await concurrent.executeConcurrent(this.client, `INSERT INTO ${ks}.kline_buckets (symbol, interval, bucket) VALUES (?, ?, ?)`, [...unique.values()], opts);
+      for (const k of unique.keys()) this.#knownBuckets.add(k);
+    }
+  }
+
+  async query(q: RangeQuery): Promise<Kline[]> {
+    if (q.limit <= 0 || q.to < q.from) return [];
+    await this.connect();
+    const symbol = q.symbol.toUpperCase();
+    const ks = this.keyspace;
+    const lo = bucketOf(q.interval, Math.max(q.from, 0));
+    const hi = bucketOf(q.interval, Math.min(q.to, Number.MAX_SAFE_INTEGER));
+    const dir = q.order === 'asc' ? 'ASC' : 'DESC';
+    const bucketRows = await this.client.execute(
+      `SELECT bucket FROM ${ks}.kline_buckets WHERE symbol = ? AND interval = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ${dir}`,
+      [symbol, q.interval, Long.fromNumber(lo), Long.fromNumber(hi)],
+      { prepare: true },
+    );
+    const out: Kline[] = [];
+    const from = Long.fromNumber(Math.max(q.from, 0));
+    const to = Long.fromNumber(Math.min(q.to, Number.MAX_SAFE_INTEGER));
+    for (const br of bucketRows.rows) {
+      const left = q.limit - out.length;
+      if (left <= 0) break;
+      const res = await this.client.execute(
+        `SELECT * FROM ${ks}.klines WHERE symbol = ? AND interval = ? AND bucket = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time ${dir} LIMIT ?`,
+        [symbol, q.interval, br.bucket, from, to, left],
+        { prepare: true },
+      );
+      for (const r of res.rows) {
+        out.push({
+          symbol,
+          interval: q.interval,
+          openTime: num(r.open_time),
+          closeTime: num(r.close_time),
+          open: r.open,
+          high: r.high,
+          low: r.low,
+          close: r.close,
+          volume: r.volume,
+          quoteVolume: r.quote_volume,
+          trades: num(r.trades),
+          takerBuyBase: r.taker_buy_base,
+          takerBuyQuote: r.taker_buy_quote,
+        });
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.client.shutdown();
+  }
+}

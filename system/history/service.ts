@@ -1,0 +1,190 @@
+// Kline history inside a push-server: the memory tier fed from the bus, the
+// Redis and cold tiers, the warm-up from Redis before the server reports
+// healthy, the archiver, and the Binance REST handler.
+import { fromBinary } from '@bufbuild/protobuf';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventSchema } from '../../proto/gen/market_pb.js';
+import type { Bus } from '../common/bus.ts';
+import { NatsBus } from '../common/nats-bus.ts';
+import type { Logger } from '../common/logger.ts';
+import { seriesKey, fromMessage, type KlineStore } from './kline.ts';
+import { MemoryKlineStore } from './memory-store.ts';
+import { RedisKlineStore } from './redis-store.ts';
+import { CassandraKlineStore } from './cassandra-store.ts';
+import { SqliteKlineStore } from './sqlite-store.ts';
+import { TieredReader } from './tiered.ts';
+import { KlineArchiver } from './archiver.ts';
+import { answerKlines, isBinanceError, parseKlineQuery } from './binance-api.ts';
+
+export interface HistoryOptions {
+  memoryHorizonMs?: number;
+  redisHorizonMs?: number;
+  /** Redis URL; absent = no Redis tier. */
+  redis?: string;
+  /** Cassandra/Scylla contact points host:port[,…]; absent = the embedded store if embeddedPath is set. */
+  cassandra?: string;
+  keyspace?: string;
+  /** node:sqlite file (or ':memory:') for the embedded cold tier. */
+  embeddedPath?: string;
+  /** Run the archiver in this process (default true). */
+  archive?: boolean;
+  ackWaitMs?: number;
+}
+
+export const DEFAULT_MEMORY_HORIZON_MS = 24 * 3600_000;
+export const DEFAULT_REDIS_HORIZON_MS = 15 * 24 * 3600_000;
+
+export class HistoryService {
+  readonly memory: MemoryKlineStore;
+  readonly redis?: RedisKlineStore;
+  readonly cold?: KlineStore;
+  readonly reader: TieredReader;
+  readonly archiver?: KlineArchiver;
+  readonly memoryHorizonMs: number;
+  readonly redisHorizonMs: number;
+  #log: Logger;
+  #bus: Bus;
+  #startedAt = Date.now();
+  #warmed = false;
+  #firstLive = new Map<string, number>();
+  #unsub?: () => void;
+  #knownSymbols = new Set<string>();
+
+  constructor(o: HistoryOptions, bus: Bus, log: Logger) {
+    this.#log = log;
+    this.#bus = bus;
+    this.memoryHorizonMs = o.memoryHorizonMs ?? DEFAULT_MEMORY_HORIZON_MS;
+    this.redisHorizonMs = o.redisHorizonMs ?? DEFAULT_REDIS_HORIZON_MS;
+    this.memory = new MemoryKlineStore(this.memoryHorizonMs);
+    if (o.redis) this.redis = new RedisKlineStore({ url: o.redis, horizonMs: this.redisHorizonMs });
+    if (o.cassandra) this.cold = new CassandraKlineStore({ contactPoints: o.cassandra, keyspace: o.keyspace });
+    else if (o.embeddedPath) this.cold = new SqliteKlineStore(o.embeddedPath);
+    this.reader = new TieredReader({
+      memory: this.memory,
+      redis: this.redis,
+      cold: this.cold,
+      redisHorizonMs: this.redisHorizonMs,
+      memoryFrom: (s, i) => this.memoryFrom(s, i),
+    });
+    if (o.archive !== false && (this.redis || this.cold)) {
+      const nc = bus instanceof NatsBus ? bus.nc : undefined;
+      this.archiver = new KlineArchiver({ nc, redis: this.redis, cold: this.cold, log, ackWaitMs: o.ackWaitMs });
+    }
+  }
+
+  /** First open time from which memory holds every candle of a series. */
+  memoryFrom(symbol: string, interval: string): number {
+    const floor = Date.now() - this.memoryHorizonMs;
+    if (this.#warmed) return floor;
+    return Math.max(floor, this.#firstLive.get(seriesKey(symbol, interval)) ?? this.#startedAt);
+  }
+
+  get warmed(): boolean {
+    return this.#warmed;
+  }
+
+  /** Subscribes to klines, warms memory from Redis, starts the archiver. */
+  async start(): Promise<void> {
+    const sub = this.#bus.subscribe('md.*.*', (subject, data) => {
+      if (!subject.startsWith('md.kline_')) return;
+      let k;
+      let closed = false;
+      try {
+        const ev = fromBinary(EventSchema, data);
+        if (ev.payload.case !== 'kline') return;
+        k = fromMessage(ev.payload.value);
+        closed = ev.payload.value.closed;
+      } catch {
+        return;
+      }
+      const key = seriesKey(k.symbol, k.interval);
+      if (!this.#firstLive.has(key)) this.#firstLive.set(key, k.openTime);
+      this.#knownSymbols.add(k.symbol);
+      this.memory.upsert(k);
+      if (closed && this.archiver && !(this.#bus instanceof NatsBus)) this.archiver.offer(k);
+    });
+    this.#unsub = () => sub.unsubscribe();
+    if (this.redis) {
+      try {
+        await this.redis.connect();
+        await this.warm();
+      } catch (err) {
+        this.#log.warn('history: Redis unavailable at start; memory holds only what arrives from now on', { err: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    await this.archiver?.start();
+  }
+
+  /** Loads the memory horizon of every series from Redis. */
+  async warm(): Promise<number> {
+    const redis = this.redis!;
+    const from = Date.now() - this.memoryHorizonMs;
+    let n = 0;
+    for (const s of await redis.seriesKeys()) {
+      const rows = await redis.query({ symbol: s.symbol, interval: s.interval, from, to: Number.MAX_SAFE_INTEGER, limit: 1_000_000, order: 'asc' });
+      // Live candles already in memory are newer than (or equal to) Redis's copy.
+      for (const k of rows) if (this.memory.querySync({ symbol: k.symbol, interval: k.interval, from: k.openTime, to: k.openTime, limit: 1, order: 'asc' }).length === 0) this.memory.upsert(k);
+      this.#knownSymbols.add(s.symbol);
+      n += rows.length;
+    }
+    this.#warmed = true;
+    this.#log.info('history: memory tier warmed from Redis', { klines: n });
+    return n;
+  }
+
+  knownSymbol(symbol: string): boolean {
+    return this.#knownSymbols.has(symbol.toUpperCase());
+  }
+
+  health(): { degraded: string[]; redis?: string; cold?: string; warmed: boolean } {
+    const degraded: string[] = [];
+    const recent = (t?: number) => t !== undefined && Date.now() - t < 10_000;
+    if (this.redis && (!this.redis.up || recent(this.reader.lastFailure.get('redis')))) degraded.push('redis');
+    if (this.cold && recent(this.reader.lastFailure.get(this.cold.name))) degraded.push(this.cold.name);
+    return {
+      degraded,
+      redis: this.redis ? (this.redis.up ? 'up' : 'down') : undefined,
+      cold: this.cold?.name,
+      warmed: this.#warmed,
+    };
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      memoryKlines: this.memory.size,
+      archived: this.archiver?.archived ?? 0,
+      redisBacklog: this.archiver?.redisBacklog ?? 0,
+      redisFailures: this.archiver?.redisFailures ?? 0,
+      coldFailures: this.archiver?.coldFailures ?? 0,
+      ...this.health(),
+    };
+  }
+
+  /** GET /api/v3/klines */
+  async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const q = parseKlineQuery(url.searchParams, (s) => this.knownSymbol(s));
+    let status: number;
+    let body: unknown;
+    let headers: Record<string, string> = {};
+    if (isBinanceError(q)) {
+      status = q.status;
+      body = { code: q.code, msg: q.msg };
+    } else {
+      const r = await answerKlines(q, (x) => this.reader.read(x));
+      status = r.status;
+      body = r.body;
+      headers = r.headers;
+    }
+    const data = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), 'access-control-allow-origin': '*', ...headers });
+    res.end(data);
+  }
+
+  async stop(): Promise<void> {
+    this.#unsub?.();
+    await this.archiver?.stop();
+    await this.redis?.close();
+    await this.cold?.close();
+    await this.memory.close();
+  }
+}

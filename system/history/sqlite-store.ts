@@ -1,0 +1,87 @@
+// The embedded history store (`pushctl up` without Cassandra): Node's
+// built-in node:sqlite, one table keyed by (symbol, interval, open time).
+// It stands in for the Cassandra tier; it is not meant for a cluster.
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { Kline, KlineStore, RangeQuery } from './kline.ts';
+
+interface Row {
+  symbol: string;
+  interval: string;
+  open_time: number;
+  close_time: number;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  quote_volume: string;
+  trades: number;
+  taker_buy_base: string;
+  taker_buy_quote: string;
+}
+
+export class SqliteKlineStore implements KlineStore {
+  readonly name: string;
+  #db: DatabaseSync;
+  #insert: StatementSync;
+  #asc: StatementSync;
+  #desc: StatementSync;
+
+  /** `path` is a file, or ':memory:'. */
+  constructor(path: string, name = 'embedded') {
+    this.name = name;
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+      CREATE TABLE IF NOT EXISTS klines (
+        symbol TEXT NOT NULL, interval TEXT NOT NULL, open_time INTEGER NOT NULL, close_time INTEGER NOT NULL,
+        open TEXT, high TEXT, low TEXT, close TEXT, volume TEXT, quote_volume TEXT, trades INTEGER,
+        taker_buy_base TEXT, taker_buy_quote TEXT,
+        PRIMARY KEY (symbol, interval, open_time)) WITHOUT ROWID;`);
+    this.#insert = this.#db.prepare(
+      'INSERT OR REPLACE INTO klines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const sel = 'SELECT * FROM klines WHERE symbol = ? AND interval = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time';
+    this.#asc = this.#db.prepare(`${sel} ASC LIMIT ?`);
+    this.#desc = this.#db.prepare(`${sel} DESC LIMIT ?`);
+  }
+
+  async put(klines: readonly Kline[]): Promise<void> {
+    this.#db.exec('BEGIN');
+    try {
+      for (const k of klines) {
+        this.#insert.run(k.symbol, k.interval, k.openTime, k.closeTime, k.open, k.high, k.low, k.close, k.volume, k.quoteVolume, k.trades, k.takerBuyBase, k.takerBuyQuote);
+      }
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async query(q: RangeQuery): Promise<Kline[]> {
+    if (q.limit <= 0) return [];
+    const stmt = q.order === 'asc' ? this.#asc : this.#desc;
+    const from = Math.max(q.from, Number.MIN_SAFE_INTEGER);
+    const to = Math.min(q.to, Number.MAX_SAFE_INTEGER);
+    const rows = stmt.all(q.symbol.toUpperCase(), q.interval, from, to, q.limit) as unknown as Row[];
+    return rows.map((r) => ({
+      symbol: r.symbol,
+      interval: r.interval,
+      openTime: Number(r.open_time),
+      closeTime: Number(r.close_time),
+      open: r.open,
+      high: r.high,
+      low: r.low,
+      close: r.close,
+      volume: r.volume,
+      quoteVolume: r.quote_volume,
+      trades: Number(r.trades),
+      takerBuyBase: r.taker_buy_base,
+      takerBuyQuote: r.taker_buy_quote,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}

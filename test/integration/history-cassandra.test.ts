@@ -16,7 +16,7 @@ import { closedKlineSubject, ensureKlineStream } from '../../system/history/klin
 import type { Kline } from '../../system/history/kline.ts';
 import { connectNats } from '../../system/common/nats-bus.ts';
 import { createLogger } from '../../system/common/logger.ts';
-import { startNats, startRedis, freePort, type RunningServer } from '../helpers/servers.ts';
+import { startNats, startRedis, freePort } from '../helpers/servers.ts';
 import { makeKlines, expected } from '../helpers/klines.ts';
 
 const M = 60_000;

@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import React from 'react';
+import { render, type Instance } from 'ink';
+import { Args, Command, Flags } from '@oclif/core';
+import { fail } from '../lib/fail.ts';
+import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
+import { readState } from '../lib/state-file.ts';
+import { loadScenario, parseDuration, remapSymbols, scenarioSymbols, type Scenario } from '../lib/bench/scenario.ts';
+import { parseThreshold, METRICS, type Threshold } from '../lib/bench/thresholds.ts';
+import { runBench, type DashboardState } from '../lib/bench/controller.ts';
+import { BenchDashboard, progressLine } from '../lib/bench/dashboard.ts';
+import { writeBenchReport } from '../lib/bench/report-files.ts';
+import { latencySummary } from '../lib/bench/figures.ts';
+
+export default class Bench extends Command {
+  static override description = `Replay a scenario's recorded client sessions against a cluster, amplified ×K across load agents,
+and measure end-to-end latency (receive time − the event's intended publish time), connect time, throughput,
+sequence gaps, resyncs and errors into HDR histograms merged exactly across agents.
+
+SCENARIO is a scenario file (scenarios/README.md) or the name of a bundled one (scenarios/<name>.yaml).
+The target router comes from --target, else the cluster recorded in the data dir (\`pushctl up\`).
+Agents are coordinated over NATS: --nats, else the recorded cluster's NATS.
+Writes <out>/<time>-<scenario>/{summary.json,latency.hlog,report.html}; exits 1 naming any failed threshold.
+
+Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
+
+  static override examples = [
+    '<%= config.bin %> bench hot-symbol',
+    '<%= config.bin %> bench zipf-symbols --agents 2 --amplify 20 --duration 30s --threshold "p99<50ms" --threshold "gaps==0"',
+    '<%= config.bin %> bench scenarios/churn.yaml --target http://10.0.0.5:7100 --nats nats://10.0.0.5:4222 --remote',
+  ];
+
+  static override args = {
+    scenario: Args.string({ description: 'scenario file or bundled scenario name', required: true }),
+  };
+
+  static override flags = {
+    target: Flags.string({ description: 'router URL (default: the recorded cluster\'s first router)' }),
+    nats: Flags.string({ description: 'NATS URL the agents are coordinated over (default: the recorded cluster\'s)' }),
+    agents: Flags.integer({ description: 'local agent processes to spawn (with --remote: at most this many remote agents; 0 = all)', min: 0 }),
+    remote: Flags.boolean({ description: 'use agents already running elsewhere (`pushctl agent`) instead of spawning', default: false }),
+    amplify: Flags.integer({ description: 'each captured session ×K (overrides the scenario)', min: 1 }),
+    speed: Flags.string({ description: 'replay speed factor X (overrides the scenario)' }),
+    duration: Flags.string({ description: 'run length, e.g. 30s (overrides the scenario)' }),
+    jitter: Flags.string({ description: 'spread of the amplified copies\' start offsets, e.g. 2s (overrides the scenario)' }),
+    threshold: Flags.string({ description: 'pass/fail rule, e.g. p99<50ms, errors<1%, gaps==0 (repeatable; added to the scenario\'s)', multiple: true }),
+    out: Flags.string({ description: 'report root directory', default: 'reports' }),
+    dashboard: Flags.boolean({ description: 'live Ink dashboard on a terminal (--no-dashboard: one line per second)', default: true, allowNo: true }),
+    seed: Flags.integer({ description: 'seed of the jittered offsets (reproducible runs)' }),
+    'data-dir': Flags.string({ description: DATA_DIR_HELP }),
+    json: Flags.boolean({ description: 'print the summary as JSON on stdout at the end', default: false }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Bench);
+    let scenario: Scenario;
+    let thresholds: Threshold[];
+    try {
+      const file = existsSync(args.scenario) ? args.scenario : join('scenarios', `${args.scenario}.yaml`);
+      if (!existsSync(file)) throw new Error(`no scenario "${args.scenario}" (not a file, and no ${file})`);
+      scenario = loadScenario(file);
+      if (flags.amplify) scenario.amplify = flags.amplify;
+      if (flags.speed) scenario.speed = Number(flags.speed) > 0 ? Number(flags.speed) : (() => { throw new Error(`--speed ${flags.speed}: a positive number`); })();
+      if (flags.duration) scenario.durationMs = parseDuration(flags.duration, '--duration');
+      if (flags.jitter) scenario.jitterMs = parseDuration(flags.jitter, '--jitter');
+      thresholds = [...scenario.thresholds, ...(flags.threshold ?? [])].map(parseThreshold);
+    } catch (err) {
+      fail(this, (err as Error).message, 2);
+    }
+
+    let router = flags.target;
+    let nats = flags.nats;
+    if (!router || !nats) {
+      const dataDir = resolveDataDir(flags['data-dir']);
+      const state = readState(dataDir);
+      if (!state) fail(this, `no cluster is recorded in ${dataDir}: pass --target ROUTER_URL and --nats URL, or start one with \`pushctl up\``, 2);
+      router ??= state.endpoints.routers[0];
+      nats ??= state.endpoints.nats;
+      if (!nats) fail(this, `the cluster in ${dataDir} runs embedded (no NATS): agents need NATS to coordinate; pass --nats URL (any nats-server)`, 2);
+    }
+    router = router!.replace(/\/$/, '');
+
+    // Captures from another cluster: map symbols this feed does not publish onto ones it does.
+    let symbolMap: Record<string, string> = {};
+    if (scenario.sessions.length && scenario.connect === 'router') {
+      try {
+        const res = await fetch(`${router}/v1/symbols`, { signal: AbortSignal.timeout(3_000) });
+        const available = ((await res.json()) as { symbols?: string[] }).symbols ?? [];
+        symbolMap = remapSymbols(scenario.sessions, available);
+        if (Object.keys(symbolMap).length) process.stderr.write(`pushctl: ${Object.keys(symbolMap).length} of ${scenarioSymbols(scenario.sessions).length} captured symbols are not published here; mapped onto published ones\n`);
+      } catch (err) {
+        fail(this, `cannot reach the router at ${router}: ${(err as Error).message}`, 1);
+      }
+    }
+
+    const tty = flags.dashboard && process.stdout.isTTY === true && !flags.json;
+    let ink: Instance | undefined;
+    let lastLine = 0;
+    const onUpdate = (s: DashboardState) => {
+      if (tty) {
+        const el = React.createElement(BenchDashboard, { s });
+        if (!ink) ink = render(el, { exitOnCtrlC: false, patchConsole: false, maxFps: 4 });
+        else ink.rerender(el);
+      } else if (!s.done && Date.now() - lastLine >= 1_000) {
+        lastLine = Date.now();
+        process.stderr.write(progressLine(s) + '\n');
+      }
+    };
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let outcome;
+    try {
+      outcome = await runBench({
+        scenario, router, nats: nats!, agents: flags.agents ?? (flags.remote ? 0 : 1), remote: flags.remote, thresholds,
+        ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+        onUpdate, signal: abort.signal, log: (l) => process.stderr.write(`pushctl: ${l}\n`),
+      });
+    } catch (err) {
+      ink?.unmount();
+      fail(this, (err as Error).message, 1);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    ink?.unmount();
+    const { dir, summary } = writeBenchReport(resolve(flags.out), outcome, scenario, {
+      command: ['pushctl', 'bench', ...process.argv.slice(3)].join(' '), target: router, nats, symbolMap, aborted: abort.signal.aborted,
+    });
+    if (flags.json) this.log(JSON.stringify({ report: dir, ...summary }));
+    else {
+      const l = latencySummary(outcome.latency);
+      const c = outcome.counters;
+      const rows: Array<[string, string]> = [
+        ['scenario', `${scenario.name} (${scenario.sessions.length} sessions ×${scenario.amplify}, speed ${scenario.speed}, ${scenario.durationMs / 1000} s)`],
+        ['latency', `p50 ${l.p50Ms} ms · p90 ${l.p90Ms} · p99 ${l.p99Ms} · p99.9 ${l.p999Ms} · max ${l.maxMs} (n=${l.count})`],
+        ['connect', `p50 ${latencySummary(outcome.connect).p50Ms} ms · p99 ${latencySummary(outcome.connect).p99Ms} ms`],
+        ['connections', `target ${outcome.connections.target} · peak open ${outcome.connections.peakOpen} · failed ${outcome.connections.failed}`],
+        ['messages', `${c.msgs} (${Math.round((c.msgs * 1000) / outcome.durationMs)}/s)`],
+        ['gaps · resyncs · reconnects · errors', `${c.gaps} · ${c.resyncs} · ${c.reconnects} · ${c.errors}`],
+        ...outcome.http.map((x): [string, string] => [`http ${x.name}`, `${x.rps} req/s · p99 ${x.latencyMs.p99} ms · errors ${x.errors} ${JSON.stringify(x.statusCodes)}${x.error ? ` (${x.error})` : ''}`]),
+        ...outcome.agents.map((a): [string, string] => [`agent ${a.name}`, `${a.state}${a.partial ? ' (partial: from its snapshots)' : ''} · ${a.counters.msgs} msgs · CPU ${a.healthOverRun?.cpu ?? a.health?.cpu ?? '?'} · loop p99 ${a.healthOverRun?.loopDelayP99Ms ?? a.health?.loopDelayP99Ms ?? '?'} ms${a.clock ? ` · clock ${a.clock.offsetUs}±${a.clock.uncertaintyUs} µs` : ''}${a.why ? ` · ${a.why}` : ''}`]),
+        ...outcome.thresholds.map((t): [string, string] => [`threshold ${t.text}`, `${t.pass ? 'pass' : 'FAIL'} (actual ${t.actual})`]),
+      ];
+      const w = Math.max(...rows.map((r) => r[0].length));
+      for (const [k, v] of rows) this.log(`  ${k.padEnd(w)}  ${v}`);
+      for (const x of outcome.warnings) this.log(`  ! ${x}`);
+      this.log(`report: ${dir}`);
+    }
+    const failed = outcome.thresholds.filter((t) => !t.pass);
+    if (failed.length) fail(this, `threshold${failed.length > 1 ? 's' : ''} failed: ${failed.map((t) => `${t.text} (actual ${t.actual})`).join(', ')}`, 1);
+  }
+}

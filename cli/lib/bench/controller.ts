@@ -1,0 +1,428 @@
+// The bench controller: starts or discovers agents, hands each its plan over
+// NATS, answers their clock requests, releases the start barrier, merges
+// their snapshots (counters summed, histograms added — never percentiles
+// averaged), runs the HTTP phases, notices agents that die, and collects the
+// final results into one Outcome.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInbox, type NatsConnection } from '@nats-io/transport-node';
+import type { Histogram } from 'hdr-histogram-js';
+import { connectNats } from '../../../system/common/nats-bus.ts';
+import { nowUs } from '../../../bench/lib/clock.ts';
+import { newHistogram } from './meter.ts';
+import { addEncoded, latencyBars, latencySummary, type LatencySummary } from './figures.ts';
+import { runHttpPhase, type HttpResult } from './http-phase.ts';
+import { totalCopies, type AgentPlan } from './plan.ts';
+import type { Scenario } from './scenario.ts';
+import { evaluate, type Threshold, type ThresholdResult } from './thresholds.ts';
+import {
+  DISCOVER, planSubject, runSubject, encodeJson, decodeJson, addCounters, zeroCounters,
+  type AgentHello, type AgentHealth, type AgentResult, type AgentSnapshot, type ClockEstimate, type Counters,
+} from './wire.ts';
+
+const AGENT_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'agent-main.ts');
+
+export type AgentStateName = 'starting' | 'running' | 'done' | 'dead' | 'failed';
+
+export interface AgentView {
+  name: string;
+  host: string;
+  state: AgentStateName;
+  open: number;
+  target: number;
+  msgsPerSec: number;
+  health?: AgentHealth;
+  why?: string;
+}
+
+export interface IntervalFigures {
+  tS: number;
+  msgsPerSec: number;
+  open: number;
+  latency: LatencySummary;
+  errors: number;
+  gaps: number;
+}
+
+/** What the dashboard shows; also what `--no-dashboard` prints a line of. */
+export interface DashboardState {
+  scenario: string;
+  target: string;
+  elapsedS: number;
+  durationS: number;
+  connections: { target: number; open: number; failed: number };
+  msgsPerSec: number;
+  latency: LatencySummary;
+  bars: Array<{ label: string; count: number }>;
+  counters: Counters;
+  agents: AgentView[];
+  http: HttpResult[];
+  warnings: string[];
+  done: boolean;
+}
+
+export interface AgentReport extends AgentView {
+  pid?: number;
+  sessions: number;
+  counters: Counters;
+  latency: LatencySummary;
+  clock?: ClockEstimate;
+  healthOverRun?: AgentHealth & { cpuMax: number };
+  startedLateMs?: number;
+  errorSamples: string[];
+  /** Its figures come from its snapshots only (it died before its final result). */
+  partial: boolean;
+}
+
+export interface Outcome {
+  runId: string;
+  startedAt: Date;
+  endedAt: Date;
+  durationMs: number;
+  latency: Histogram;
+  connect: Histogram;
+  counters: Counters;
+  connections: { target: number; peakOpen: number; failed: number };
+  intervals: Array<IntervalFigures & { startMs: number; endMs: number; hist: Histogram }>;
+  agents: AgentReport[];
+  http: HttpResult[];
+  thresholds: ThresholdResult[];
+  warnings: string[];
+}
+
+export interface BenchOptions {
+  scenario: Scenario;
+  router: string;
+  nats: string;
+  /** Local agent processes to spawn; 0 with remote = discover running agents. */
+  agents: number;
+  remote: boolean;
+  thresholds: Threshold[];
+  snapshotMs?: number;
+  seed?: number;
+  onUpdate?: (s: DashboardState) => void;
+  log?: (line: string) => void;
+  /** For tests: called once the run started (start barrier released), with the local agent processes. */
+  onStarted?: (agents: Array<{ name: string; pid: number }>) => void;
+  signal?: AbortSignal;
+}
+
+interface AgentTrack {
+  name: string;
+  host: string;
+  pid?: number;
+  proc?: ChildProcess;
+  stderr: string[];
+  state: AgentStateName;
+  why?: string;
+  lastSnapAt: number;
+  open: number;
+  target: number;
+  msgsPerSec: number;
+  health?: AgentHealth;
+  counters: Counters;
+  latency: Histogram;
+  connect: Histogram;
+  errorSamples: string[];
+  result?: AgentResult;
+}
+
+function spawnLocalAgent(nats: string, name: string): Promise<AgentTrack> {
+  const proc = spawn(process.execPath, [AGENT_MAIN, '--nats', nats, '--name', name], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const t: AgentTrack = {
+    name, host: hostname(), pid: proc.pid, proc, stderr: [], state: 'starting', lastSnapAt: 0, open: 0, target: 0, msgsPerSec: 0,
+    counters: zeroCounters(), latency: newHistogram(), connect: newHistogram(), errorSamples: [],
+  };
+  proc.stderr!.on('data', (d: Buffer) => {
+    t.stderr.push(d.toString());
+    if (t.stderr.length > 40) t.stderr.shift();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`agent ${name} not ready in 20 s: ${t.stderr.join('')}`)), 20_000);
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (line.includes('"ready"')) {
+        clearTimeout(timer);
+        resolve(t);
+      }
+    });
+    proc.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`agent ${name} exited (${sig ?? code}) before ready: ${t.stderr.join('').slice(-1000)}`));
+    });
+  });
+}
+
+async function discover(nc: NatsConnection, waitMs = 1_000): Promise<AgentHello[]> {
+  const inbox = createInbox();
+  const found: AgentHello[] = [];
+  const sub = nc.subscribe(inbox, { callback: (_e, m) => void found.push(decodeJson<AgentHello>(m.data)) });
+  nc.publish(DISCOVER, encodeJson({}), { reply: inbox });
+  await new Promise((r) => setTimeout(r, waitMs));
+  sub.unsubscribe();
+  return found;
+}
+
+export async function runBench(o: BenchOptions): Promise<Outcome> {
+  const log = o.log ?? (() => {});
+  const sc = o.scenario;
+  const snapshotMs = o.snapshotMs ?? 1_000;
+  const runId = randomBytes(5).toString('hex');
+  const nc = await connectNats(o.nats, `pushctl-bench-${runId}`);
+  const agents: AgentTrack[] = [];
+  const warnings: string[] = [];
+  const httpResults: HttpResult[] = [];
+  const httpAbort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    // Clock requests first: agents ask as soon as they get their plan.
+    nc.subscribe(runSubject(runId, 'clock'), { callback: (_e, m) => void m.respond(encodeJson({ us: nowUs() })) });
+
+    if (o.remote) {
+      const found = (await discover(nc)).filter((a) => !a.busy);
+      if (!found.length) throw new Error(`no idle agent answered on ${o.nats}; start some with \`pushctl agent --nats ${o.nats} --name NAME\``);
+      for (const a of found.slice(0, o.agents > 0 ? o.agents : found.length)) {
+        agents.push({
+          name: a.name, host: a.host, pid: a.pid, stderr: [], state: 'starting', lastSnapAt: 0, open: 0, target: 0, msgsPerSec: 0,
+          counters: zeroCounters(), latency: newHistogram(), connect: newHistogram(), errorSamples: [],
+        });
+      }
+    } else {
+      const n = Math.max(1, o.agents);
+      log(`starting ${n} local agent${n > 1 ? 's' : ''}`);
+      const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => spawnLocalAgent(o.nats, `local-${runId}-${i + 1}`)));
+      for (const s of started) if (s.status === 'fulfilled') agents.push(s.value);
+      const bad = started.filter((s) => s.status === 'rejected');
+      if (bad.length) {
+        for (const a of agents) a.proc?.kill('SIGKILL');
+        throw (bad[0] as PromiseRejectedResult).reason as Error;
+      }
+    }
+
+    const snapsSub = nc.subscribe(runSubject(runId, 'snap'));
+    const resultsSub = nc.subscribe(runSubject(runId, 'result'));
+    const byName = new Map(agents.map((a) => [a.name, a]));
+    // Interval buckets by snapshot time on the controller's clock.
+    const buckets = new Map<number, { hist: Histogram; msgs: number; open: Map<string, number>; errors: number; gaps: number }>();
+    let startMs = 0;
+    const liveLatency = newHistogram();
+
+    void (async () => {
+      for await (const m of snapsSub) {
+        const s = decodeJson<AgentSnapshot>(m.data);
+        const a = byName.get(s.agent);
+        if (!a) continue;
+        if (a.state === 'starting') a.state = 'running';
+        a.lastSnapAt = Date.now();
+        a.open = s.open;
+        a.target = s.target;
+        a.health = s.health;
+        a.msgsPerSec = s.intervalMs > 0 ? (s.delta.msgs * 1000) / s.intervalMs : 0;
+        addCounters(a.counters, s.delta);
+        addEncoded(a.latency, s.latency);
+        addEncoded(a.connect, s.connect);
+        for (const e of s.errorSamples) if (a.errorSamples.length < 20) a.errorSamples.push(e);
+        addEncoded(liveLatency, s.latency);
+        const k = Math.max(0, Math.round((s.atMs - startMs) / snapshotMs));
+        let b = buckets.get(k);
+        if (!b) buckets.set(k, (b = { hist: newHistogram(), msgs: 0, open: new Map(), errors: 0, gaps: 0 }));
+        addEncoded(b.hist, s.latency);
+        b.msgs += s.delta.msgs;
+        b.errors += s.delta.errors;
+        b.gaps += s.delta.gaps;
+        b.open.set(a.name, s.open);
+      }
+    })();
+    const resultsDone = (async () => {
+      for await (const m of resultsSub) {
+        const r = decodeJson<AgentResult & { error?: string }>(m.data);
+        const a = byName.get(r.agent);
+        if (!a) continue;
+        if (r.error) {
+          a.state = 'failed';
+          a.why = r.error;
+        } else {
+          a.result = r;
+          a.state = 'done';
+        }
+        if (agents.every((x) => x.state === 'done' || x.state === 'failed' || x.state === 'dead')) return;
+      }
+    })();
+
+    // Plans.
+    const plan = (a: AgentTrack, index: number): AgentPlan => ({
+      runId, agent: a.name, index, agents: agents.length, sessions: sc.sessions, amplify: sc.amplify, jitterMs: sc.jitterMs,
+      speed: sc.speed, durationMs: sc.durationMs, seed: o.seed ?? Math.floor(Math.random() * 2 ** 31), connect: sc.connect, router: o.router,
+      ...(sc.formats ? { formats: sc.formats } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
+    });
+    const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+    await Promise.all(
+      agents.map(async (a, i) => {
+        try {
+          const r = decodeJson<{ ok?: boolean; error?: string }>((await nc.request(planSubject(a.name), encodeJson({ ...plan(a, i), seed }), { timeout: 5_000 })).data);
+          if (!r.ok) throw new Error(r.error ?? 'refused the plan');
+        } catch (err) {
+          a.state = 'failed';
+          a.why = `plan: ${(err as Error).message}`;
+        }
+      }),
+    );
+    if (agents.every((a) => a.state === 'failed')) throw new Error(`no agent accepted the plan: ${agents.map((a) => `${a.name}: ${a.why}`).join('; ')}`);
+
+    // Local agents that exit are dead at once; remote ones when their snapshots stop.
+    for (const a of agents) {
+      a.proc?.once('exit', (code, sig) => {
+        if (a.state === 'done') return;
+        a.state = 'dead';
+        a.why = `process exited (${sig ?? code})`;
+        warnings.push(`agent ${a.name} died mid-run: ${a.why}`);
+      });
+    }
+
+    // The start barrier: 1 s ahead, so every agent has its clock estimate and timeline ready.
+    const startAtUs = nowUs() + 1_000_000;
+    startMs = startAtUs / 1000;
+    nc.publish(runSubject(runId, 'start'), encodeJson({ startAtUs }));
+    await nc.flush();
+    const startedAt = new Date(startMs);
+    log(`run ${runId}: ${agents.length} agent(s), ${totalCopies(sc)} sessions (${sc.sessions.length} captured ×${sc.amplify}), ${sc.durationMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, Math.max(0, startMs - Date.now())));
+    o.onStarted?.(agents.filter((a) => a.pid && a.proc).map((a) => ({ name: a.name, pid: a.pid! })));
+
+    const httpDone = Promise.all(
+      sc.http.map(async (p) => {
+        await new Promise((r) => setTimeout(r, p.startMs));
+        if (httpAbort.signal.aborted) return;
+        const r = await runHttpPhase(p, o.router, httpAbort.signal);
+        httpResults.push(r);
+      }),
+    );
+
+    const target = totalCopies(sc);
+    let peakOpen = 0;
+    const view = (done: boolean): DashboardState => {
+      const counters = zeroCounters();
+      for (const a of agents) addCounters(counters, a.counters);
+      const open = agents.reduce((s, a) => s + (a.state === 'running' ? a.open : 0), 0);
+      peakOpen = Math.max(peakOpen, open);
+      for (const a of agents) {
+        if (a.state === 'running' && a.lastSnapAt && Date.now() - a.lastSnapAt > Math.max(3_000, 3 * snapshotMs)) {
+          a.state = 'dead';
+          a.why = `no snapshot for ${Math.round((Date.now() - a.lastSnapAt) / 1000)} s`;
+          warnings.push(`agent ${a.name} stopped reporting: ${a.why}`);
+        }
+      }
+      const w = [...warnings];
+      for (const a of agents) if (a.health?.saturated && a.state === 'running') w.push(`agent ${a.name} is saturated (CPU ${Math.round(a.health.cpu * 100)}%, loop p99 ${a.health.loopDelayP99Ms} ms): latencies include its own queueing; add agents`);
+      return {
+        scenario: sc.name, target: o.router, elapsedS: Math.max(0, (Date.now() - startMs) / 1000), durationS: sc.durationMs / 1000,
+        connections: { target, open, failed: counters.connectFailures },
+        msgsPerSec: agents.reduce((s, a) => s + (a.state === 'running' ? a.msgsPerSec : 0), 0),
+        latency: latencySummary(liveLatency), bars: latencyBars(liveLatency), counters,
+        agents: agents.map((a) => ({ name: a.name, host: a.host, state: a.state, open: a.open, target: a.target, msgsPerSec: Math.round(a.msgsPerSec), ...(a.health ? { health: a.health } : {}), ...(a.why ? { why: a.why } : {}) })),
+        http: [...httpResults], warnings: w, done,
+      };
+    };
+    timer = setInterval(() => o.onUpdate?.(view(false)), 1_000);
+
+    // Run, then wait for the results (bounded) and the HTTP phases.
+    const abortWait = new Promise<void>((r) => o.signal?.addEventListener('abort', () => r(), { once: true }));
+    await Promise.race([new Promise((r) => setTimeout(r, sc.durationMs)), abortWait]);
+    if (o.signal?.aborted) nc.publish(runSubject(runId, 'stop'), encodeJson({}));
+    await Promise.race([resultsDone, new Promise((r) => setTimeout(r, 10_000 + 2 * snapshotMs))]);
+    httpAbort.abort();
+    await Promise.race([httpDone, new Promise((r) => setTimeout(r, 5_000))]);
+    clearInterval(timer);
+    for (const a of agents) {
+      if (a.state === 'running' || a.state === 'starting') {
+        a.state = 'dead';
+        a.why ??= 'no final result';
+        warnings.push(`agent ${a.name} sent no final result: ${a.why}`);
+      }
+    }
+    const final = view(true);
+    o.onUpdate?.(final);
+
+    // Exact merge: each agent's final histogram, or what its snapshots carried when it died.
+    const latency = newHistogram();
+    const connect = newHistogram();
+    const counters = zeroCounters();
+    const reports: AgentReport[] = agents.map((a) => {
+      const partial = !a.result;
+      const lat = newHistogram();
+      const con = newHistogram();
+      if (a.result) {
+        addEncoded(lat, a.result.latency);
+        addEncoded(con, a.result.connect);
+      } else {
+        lat.add(a.latency);
+        con.add(a.connect);
+      }
+      latency.add(lat);
+      connect.add(con);
+      const c = a.result ? a.result.totals : a.counters;
+      addCounters(counters, c);
+      const r: AgentReport = {
+        name: a.name, host: a.host, state: a.state, open: a.open, target: a.target, msgsPerSec: Math.round(a.msgsPerSec),
+        ...(a.pid ? { pid: a.pid } : {}), sessions: a.result?.sessions ?? a.target, counters: c, latency: latencySummary(lat),
+        ...(a.health ? { health: a.health } : {}), ...(a.why ? { why: a.why } : {}),
+        ...(a.result ? { clock: a.result.clock, healthOverRun: a.result.health, startedLateMs: a.result.startedLateMs } : {}),
+        errorSamples: a.result?.errorSamples ?? a.errorSamples, partial,
+      };
+      lat.destroy();
+      con.destroy();
+      return r;
+    });
+    const endedAt = new Date();
+    const intervals = [...buckets.entries()].sort((x, y) => x[0] - y[0]).map(([k, b]) => ({
+      tS: (k * snapshotMs) / 1000,
+      startMs: startMs + (k - 1) * snapshotMs,
+      endMs: startMs + k * snapshotMs,
+      msgsPerSec: Math.round((b.msgs * 1000) / snapshotMs),
+      open: [...b.open.values()].reduce((s, v) => s + v, 0),
+      latency: latencySummary(b.hist),
+      errors: b.errors,
+      gaps: b.gaps,
+      hist: b.hist,
+    }));
+    const durationMs = Math.max(1, Math.min(endedAt.getTime(), startMs + sc.durationMs) - startMs);
+    const lat = latencySummary(latency);
+    const con = latencySummary(connect);
+    const httpReq = httpResults.reduce((s, h) => s + h.requests, 0);
+    const thresholds = evaluate(o.thresholds, {
+      p50: lat.p50Ms, p90: lat.p90Ms, p99: lat.p99Ms, 'p99.9': lat.p999Ms, max: lat.maxMs, mean: lat.meanMs,
+      connect_p99: con.p99Ms, connect_max: con.maxMs,
+      errors: counters.errors, gaps: counters.gaps, resyncs: counters.resyncs, reconnects: counters.reconnects,
+      failed_connections: counters.connectFailures, msgs: counters.msgs, rate: (counters.msgs * 1000) / durationMs,
+      agents_failed: agents.filter((a) => a.state !== 'done').length,
+      http_errors: httpResults.reduce((s, h) => s + h.errors, 0),
+      http_p99: Math.max(0, ...httpResults.map((h) => h.latencyMs.p99)),
+      http_rps: httpResults.reduce((s, h) => s + h.rps, 0),
+      operations: counters.connects + counters.connectFailures + counters.subscribes + counters.unsubscribes,
+      http_requests: httpReq,
+    });
+    return {
+      runId, startedAt, endedAt, durationMs, latency, connect, counters,
+      connections: { target, peakOpen, failed: counters.connectFailures },
+      intervals, agents: reports, http: httpResults, thresholds, warnings: [...new Set([...warnings, ...final.warnings])],
+    };
+  } finally {
+    clearInterval(timer);
+    httpAbort.abort();
+    for (const a of agents) if (a.proc && a.proc.exitCode === null && a.proc.signalCode === null) a.proc.kill('SIGTERM');
+    await Promise.all(
+      agents.filter((a) => a.proc).map((a) => new Promise<void>((r) => {
+        if (a.proc!.exitCode !== null || a.proc!.signalCode !== null) return r();
+        const t = setTimeout(() => a.proc!.kill('SIGKILL'), 3_000);
+        a.proc!.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      })),
+    );
+    await nc.drain().catch(() => nc.close());
+  }
+}

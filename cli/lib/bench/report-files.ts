@@ -1,0 +1,167 @@
+// reports/<time>-<scenario>/: summary.json (every figure), latency.hlog (the
+// merged per-interval histograms, HdrHistogram log format 1.3, µs) and
+// report.html (self-contained: inline SVG, no scripts, no network).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HistogramLogWriter, type Histogram } from 'hdr-histogram-js';
+import { machineInfo } from '../../../bench/lib/report.ts';
+import { latencySummary } from './figures.ts';
+import type { Outcome } from './controller.ts';
+import type { Scenario } from './scenario.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unknown>): Record<string, unknown> {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+  const durS = o.durationMs / 1000;
+  return {
+    runId: o.runId,
+    startedAt: o.startedAt.toISOString(),
+    endedAt: o.endedAt.toISOString(),
+    ...extra,
+    scenario: {
+      name: sc.name, description: sc.description, file: sc.file, captureFile: sc.captureFile, capturedSessions: sc.sessions.length,
+      amplify: sc.amplify, jitterMs: sc.jitterMs, speed: sc.speed, durationMs: sc.durationMs, connect: sc.connect, formats: sc.formats,
+      http: sc.http,
+    },
+    versions: { pushctl: pkg.version, node: process.version, ws: pkg.dependencies.ws, 'hdr-histogram-js': pkg.dependencies['hdr-histogram-js'], autocannon: pkg.dependencies.autocannon },
+    machine: machineInfo(ROOT),
+    measurement: {
+      latency: 'client receive time − the event\'s intended publish time (pt, stamped by the feed), µs recorded, ms reported; a topic\'s first frame after subscribing (its snapshot) and depth snapshots are not latency samples',
+      merge: 'per-agent HDR histograms added bucket by bucket (exact); percentiles are read from the merged histogram',
+    },
+    results: {
+      latencyMs: latencySummary(o.latency),
+      connectMs: latencySummary(o.connect),
+      connections: o.connections,
+      msgs: o.counters.msgs,
+      msgsPerSec: Math.round(o.counters.msgs / durS),
+      bytesPerSec: Math.round(o.counters.bytes / durS),
+      counters: o.counters,
+      errorRatePct: (() => {
+        const ops = o.counters.connects + o.counters.connectFailures + o.counters.subscribes + o.counters.unsubscribes;
+        return ops ? Math.round((o.counters.errors / ops) * 100_000) / 1000 : 0;
+      })(),
+    },
+    http: o.http,
+    thresholds: o.thresholds.map((t) => ({ threshold: t.text, metric: t.metric, actual: t.actual, limit: `${t.op}${t.value}${t.percent ? '%' : ''}`, pass: t.pass })),
+    passed: o.thresholds.every((t) => t.pass),
+    agents: o.agents,
+    timeline: o.intervals.map((i) => ({ tS: i.tS, msgsPerSec: i.msgsPerSec, open: i.open, p50Ms: i.latency.p50Ms, p99Ms: i.latency.p99Ms, maxMs: i.latency.maxMs, errors: i.errors, gaps: i.gaps })),
+    warnings: o.warnings,
+  };
+}
+
+export function hlogText(o: Outcome): string {
+  const lines: string[] = [];
+  const w = new HistogramLogWriter((s) => lines.push(s));
+  const base = o.startedAt.getTime();
+  w.outputLogFormatVersion();
+  w.outputComment('[pushctl bench: end-to-end latency (receive time - intended publish time), microseconds; Interval_Max in ms]');
+  w.outputComment('[Untagged lines: all agents merged per interval; Tag=connect: connect times over the run]');
+  w.outputStartTime(base);
+  w.outputComment(`[BaseTime: ${(base / 1000).toFixed(3)} (seconds since epoch)]`);
+  w.baseTime = base;
+  w.outputLegend();
+  for (const iv of o.intervals) {
+    iv.hist.tag = 'NO TAG';
+    w.outputIntervalHistogram(iv.hist, Math.max(0, (iv.startMs - base) / 1000), Math.max(0, (iv.endMs - base) / 1000), 1000);
+  }
+  o.connect.tag = 'connect';
+  w.outputIntervalHistogram(o.connect, 0, o.durationMs / 1000, 1000);
+  return lines.join('').replace(/\n\n+/g, '\n');
+}
+
+// --- report.html
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+interface Series {
+  name: string;
+  color: string;
+  points: Array<[number, number]>;
+}
+
+function chart(title: string, series: Series[], o: { xLabel: string; yLabel: string; xTicks?: Array<[number, string]>; logX?: boolean }): string {
+  const W = 720;
+  const H = 260;
+  const L = 60;
+  const B = 40;
+  const pts = series.flatMap((s) => s.points);
+  if (!pts.length) return `<h3>${esc(title)}</h3><p>no data</p>`;
+  const tx = (x: number) => (o.logX ? Math.log10(x) : x);
+  const xs = pts.map((p) => tx(p[0]));
+  const x0 = Math.min(...xs);
+  const x1 = Math.max(...xs, x0 + 1e-9);
+  const y1 = Math.max(...pts.map((p) => p[1]), 1e-9) * 1.1;
+  const X = (x: number) => L + ((tx(x) - x0) / (x1 - x0)) * (W - L - 10);
+  const Y = (y: number) => H - B - (y / y1) * (H - B - 10);
+  const yTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * y1);
+  const out = [`<h3>${esc(title)}</h3><svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`];
+  out.push(`<line x1="${L}" y1="${H - B}" x2="${W - 10}" y2="${H - B}" stroke="#888"/><line x1="${L}" y1="10" x2="${L}" y2="${H - B}" stroke="#888"/>`);
+  for (const t of yTicks) out.push(`<text x="${L - 4}" y="${Y(t) + 4}" text-anchor="end">${t >= 100 ? Math.round(t) : t.toFixed(2)}</text><line x1="${L}" x2="${W - 10}" y1="${Y(t)}" y2="${Y(t)}" stroke="#eee"/>`);
+  for (const [x, label] of o.xTicks ?? []) out.push(`<text x="${X(x)}" y="${H - B + 14}" text-anchor="middle">${esc(label)}</text>`);
+  out.push(`<text x="${(W + L) / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel)}</text><text x="12" y="${(H - B) / 2}" transform="rotate(-90 12 ${(H - B) / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`);
+  series.forEach((s, i) => {
+    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.8" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
+    out.push(`<text x="${W - 150}" y="${20 + i * 14}" fill="${s.color}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+function percentileSeries(h: Histogram): Array<[number, number]> {
+  // x = 1/(1-q): the HdrHistogram percentile-distribution axis (90% → 10, 99.9% → 1000).
+  const qs = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999];
+  return qs.map((q) => [1 / (1 - q / 100), h.getValueAtPercentile(q) / 1000] as [number, number]);
+}
+
+export function reportHtml(summary: Record<string, unknown>, o: Outcome): string {
+  const r = summary.results as { latencyMs: Record<string, number>; connectMs: Record<string, number>; msgsPerSec: number; counters: Record<string, number>; connections: Record<string, number> };
+  const sc = summary.scenario as { name: string; description: string };
+  const th = summary.thresholds as Array<{ threshold: string; actual: number; pass: boolean }>;
+  const row = (k: string, v: unknown) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`;
+  const parts = [
+    `<!doctype html><html><head><meta charset="utf-8"><title>pushctl bench · ${esc(sc.name)}</title>`,
+    '<style>body{font-family:sans-serif;margin:24px;max-width:900px}table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}.fail{color:#b00}.pass{color:#070}</style></head><body>',
+    `<h1>pushctl bench · ${esc(sc.name)}</h1><p>${esc(sc.description)}</p><p>${esc(String(summary.startedAt))} · run ${esc(o.runId)} · ${(o.durationMs / 1000).toFixed(1)} s</p>`,
+    '<h2>Results</h2><table>',
+    row('latency p50 / p90 / p99 / p99.9 / max (ms)', `${r.latencyMs.p50Ms} / ${r.latencyMs.p90Ms} / ${r.latencyMs.p99Ms} / ${r.latencyMs.p999Ms} / ${r.latencyMs.maxMs} (n=${r.latencyMs.count})`),
+    row('connect p50 / p99 / max (ms)', `${r.connectMs.p50Ms} / ${r.connectMs.p99Ms} / ${r.connectMs.maxMs}`),
+    row('connections target / peak open / failed', `${r.connections.target} / ${r.connections.peakOpen} / ${r.connections.failed}`),
+    row('messages / per second', `${r.counters.msgs} / ${r.msgsPerSec}`),
+    row('gaps / resyncs / reconnects / errors', `${r.counters.gaps} / ${r.counters.resyncs} / ${r.counters.reconnects} / ${r.counters.errors}`),
+    '</table>',
+  ];
+  if (th.length) parts.push('<h2>Thresholds</h2><table>', ...th.map((t) => `<tr class="${t.pass ? 'pass' : 'fail'}"><th>${esc(t.threshold)}</th><td>${t.pass ? 'pass' : 'FAIL'} (actual ${t.actual})</td></tr>`), '</table>');
+  parts.push(
+    chart('Latency by percentile (all agents merged)', [{ name: 'end-to-end', color: '#1565c0', points: percentileSeries(o.latency) }], {
+      xLabel: 'percentile', yLabel: 'ms', logX: true, xTicks: [[1, '0%'], [10, '90%'], [100, '99%'], [1000, '99.9%'], [10000, '99.99%'], [100000, '99.999%']],
+    }),
+    chart('Throughput over time', [{ name: 'msgs/s', color: '#2e7d32', points: o.intervals.map((i) => [i.tS, i.msgsPerSec] as [number, number]) }], { xLabel: 'seconds', yLabel: 'msgs/s' }),
+    chart('Latency over time', [
+      { name: 'p50', color: '#1565c0', points: o.intervals.map((i) => [i.tS, i.latency.p50Ms] as [number, number]) },
+      { name: 'p99', color: '#ef6c00', points: o.intervals.map((i) => [i.tS, i.latency.p99Ms] as [number, number]) },
+      { name: 'max', color: '#c62828', points: o.intervals.map((i) => [i.tS, i.latency.maxMs] as [number, number]) },
+    ], { xLabel: 'seconds', yLabel: 'ms' }),
+  );
+  if (o.http.length) parts.push('<h2>HTTP phases (autocannon)</h2><table><tr><th>name</th><th>url</th><th>req/s</th><th>p50/p99 ms</th><th>errors</th><th>status codes</th></tr>',
+    ...o.http.map((h) => `<tr><td>${esc(h.name)}</td><td>${esc(h.url)}</td><td>${h.rps}</td><td>${h.latencyMs.p50}/${h.latencyMs.p99}</td><td>${h.errors}</td><td>${esc(JSON.stringify(h.statusCodes))}${h.error ? ' ' + esc(h.error) : ''}</td></tr>`), '</table>');
+  parts.push('<h2>Agents</h2><table><tr><th>agent</th><th>host</th><th>state</th><th>sessions</th><th>msgs</th><th>p99 ms</th><th>CPU (run / max)</th><th>loop p99 ms</th><th>clock offset ± µs</th></tr>',
+    ...o.agents.map((a) => `<tr><td>${esc(a.name)}</td><td>${esc(a.host)}</td><td>${esc(a.state)}${a.why ? ' — ' + esc(a.why) : ''}</td><td>${a.sessions}</td><td>${a.counters.msgs}</td><td>${a.latency.p99Ms}</td><td>${a.healthOverRun ? `${a.healthOverRun.cpu} / ${a.healthOverRun.cpuMax}` : '?'}</td><td>${a.healthOverRun?.loopDelayP99Ms ?? '?'}</td><td>${a.clock ? `${a.clock.offsetUs} ± ${a.clock.uncertaintyUs}${a.clock.applied ? ' (applied)' : ''}` : '?'}</td></tr>`), '</table>');
+  if (o.warnings.length) parts.push('<h2>Warnings</h2><ul>', ...o.warnings.map((w) => `<li>${esc(w)}</li>`), '</ul>');
+  parts.push('<h2>summary.json</h2><details><summary>every figure</summary><pre>', esc(JSON.stringify(summary, null, 2)), '</pre></details></body></html>');
+  return parts.join('\n');
+}
+
+export function writeBenchReport(outRoot: string, o: Outcome, sc: Scenario, extra: Record<string, unknown>): { dir: string; summary: Record<string, unknown> } {
+  const safe = sc.name.replace(/[^A-Za-z0-9_.-]+/g, '-');
+  const dir = join(outRoot, `${o.startedAt.toISOString().replace(/[:.]/g, '-')}-${safe}`);
+  mkdirSync(dir, { recursive: true });
+  const summary = buildSummary(o, sc, extra);
+  writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileSync(join(dir, 'latency.hlog'), hlogText(o));
+  writeFileSync(join(dir, 'report.html'), reportHtml(summary, o));
+  return { dir, summary };
+}

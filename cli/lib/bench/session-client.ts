@@ -1,0 +1,190 @@
+// One replayed client session: a real `ws` connection that connects (through
+// the router, like a real client), subscribes, unsubscribes, reconnects and
+// closes on the captured schedule. An unplanned close or a refused upgrade is
+// retried with jittered exponential back-off, again through the router.
+import WebSocket from 'ws';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { ClientFrameSchema } from '../../../proto/gen/client_pb.js';
+import type { Meter, TopicTrack } from './meter.ts';
+import type { SessionOp, WireFormat } from './scenario.ts';
+
+export interface SessionEnv {
+  meter: Meter;
+  clockUs(): number;
+  /** Gateway ws base URLs to try, best first (router lookup, or the fixed target). */
+  gateways(): Promise<string[]>;
+  openDelta(d: number): void;
+  stopped(): boolean;
+}
+
+const MAX_ATTEMPTS = 8;
+
+export function backoffMs(attempt: number, rand = Math.random): number {
+  // Full jitter: spreads a herd of reconnecting clients instead of syncing them.
+  return Math.max(25, Math.floor(rand() * Math.min(5_000, 100 * 2 ** attempt)));
+}
+
+export class ReplaySession {
+  readonly key: string;
+  readonly format: WireFormat;
+  readonly streams = new Set<string>();
+  #env: SessionEnv;
+  #ws: WebSocket | undefined;
+  #track: TopicTrack = new Map();
+  #reqId = 1;
+  #closed = true;
+  #wantOpen = false;
+  #retry: NodeJS.Timeout | undefined;
+  #generation = 0;
+
+  constructor(key: string, format: WireFormat, env: SessionEnv) {
+    this.key = key;
+    this.format = format;
+    this.#env = env;
+  }
+
+  apply(op: SessionOp): void {
+    switch (op.ev) {
+      case 'connect':
+        for (const s of op.streams) this.streams.add(s);
+        this.#wantOpen = true;
+        if (this.#closed && !this.#retry) void this.#open(0, this.#env.clockUs());
+        return;
+      case 'subscribe':
+        for (const s of op.streams) this.streams.add(s);
+        this.#env.meter.counters.subscribes++;
+        this.#request('subscribe', op.streams);
+        return;
+      case 'unsubscribe':
+        for (const s of op.streams) {
+          this.streams.delete(s);
+          this.#track.delete(s);
+        }
+        this.#env.meter.counters.unsubscribes++;
+        this.#request('unsubscribe', op.streams);
+        return;
+      case 'reconnect':
+        this.#hangUp(1000);
+        this.#wantOpen = true;
+        void this.#open(0, this.#env.clockUs());
+        return;
+      case 'close':
+        this.#wantOpen = false;
+        this.#hangUp(op.code && op.code >= 1000 && op.code < 5000 && op.code !== 1005 && op.code !== 1006 ? op.code : 1000);
+    }
+  }
+
+  /** End of run: hang up without counting anything. */
+  stop(): void {
+    this.#wantOpen = false;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#hangUp(1000, true);
+  }
+
+  #request(kind: 'subscribe' | 'unsubscribe', topics: string[]): void {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return; // resubscribed by the reconnect URL
+    const id = this.#reqId++;
+    if (this.format === 'protobuf') {
+      ws.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, { id: BigInt(id), kind: { case: kind, value: { topics } } })));
+    } else ws.send(JSON.stringify({ method: kind === 'subscribe' ? 'SUBSCRIBE' : 'UNSUBSCRIBE', params: topics, id }));
+  }
+
+  #hangUp(code: number, terminate = false): void {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#generation++;
+    if (!ws) return;
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#env.openDelta(-1);
+    }
+    ws.removeAllListeners();
+    ws.on('error', () => {});
+    if (terminate || ws.readyState !== WebSocket.OPEN) ws.terminate();
+    else ws.close(code);
+  }
+
+  #path(): string {
+    const streams = [...this.streams].join('/');
+    return `/stream?streams=${streams}${this.format === 'protobuf' ? '&format=protobuf' : ''}`;
+  }
+
+  #scheduleRetry(attempt: number, since: number, why: string, reconnect: boolean): void {
+    if (this.#env.stopped() || !this.#wantOpen) return;
+    if (attempt + 1 >= MAX_ATTEMPTS) {
+      this.#env.meter.counters.connectFailures++;
+      this.#env.meter.error(`${this.key}: gave up connecting after ${attempt + 1} attempts: ${why}`);
+      return;
+    }
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.#open(attempt + 1, since, reconnect);
+    }, backoffMs(attempt));
+  }
+
+  async #open(attempt: number, since: number, reconnect = false): Promise<void> {
+    const gen = ++this.#generation;
+    const env = this.#env;
+    let urls: string[];
+    try {
+      urls = await env.gateways();
+    } catch (err) {
+      return this.#scheduleRetry(attempt, since, `router: ${(err as Error).message}`, reconnect);
+    }
+    if (gen !== this.#generation || env.stopped() || !this.#wantOpen) return;
+    if (!urls.length) return this.#scheduleRetry(attempt, since, 'router listed no gateway', reconnect);
+    const ws = new WebSocket(`${urls[0]}${this.#path()}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
+    this.#ws = ws;
+    const track: TopicTrack = new Map();
+    this.#track = track;
+    let opened = false;
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      if (gen !== this.#generation) return;
+      this.#ws = undefined;
+      if (res.statusCode === 503) {
+        env.meter.counters.rejected++;
+        return this.#scheduleRetry(attempt, since, 'HTTP 503', reconnect);
+      }
+      env.meter.counters.connectFailures++;
+      env.meter.error(`${this.key}: upgrade refused with HTTP ${res.statusCode}`);
+    });
+    ws.on('error', (err) => {
+      if (opened || gen !== this.#generation) return;
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      this.#ws = undefined;
+      this.#scheduleRetry(attempt, since, err.message, reconnect);
+    });
+    ws.on('open', () => {
+      if (gen !== this.#generation) return;
+      opened = true;
+      this.#closed = false;
+      env.openDelta(1);
+      env.meter.counters.connects++;
+      if (reconnect) env.meter.counters.reconnects++;
+      env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
+    });
+    const meter = env.meter;
+    if (this.format === 'protobuf') ws.on('message', (d: Buffer) => meter.onProtobuf(d, track));
+    else ws.on('message', (d: Buffer) => meter.onJson(d, track));
+    ws.on('close', (code) => {
+      if (gen !== this.#generation || !opened) return;
+      this.#ws = undefined;
+      this.#closed = true;
+      env.openDelta(-1);
+      if (env.stopped() || !this.#wantOpen) return;
+      env.meter.counters.unplannedCloses++;
+      // 4002 draining / 1001 going away: a real client reconnects through the router with back-off.
+      this.#scheduleRetry(0, env.clockUs(), `closed ${code}`, true);
+    });
+  }
+}

@@ -20,7 +20,8 @@ export interface HotFunction {
   pct: number;
 }
 
-export function summariseProfile(file: string, root: string, top = 20): { totalMs: number; functions: HotFunction[] } {
+/** Self time per function, as a share of the busy (non-idle) time. */
+export function summariseProfile(file: string, root: string, top = 20): { totalMs: number; busyMs: number; functions: HotFunction[] } {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<string, { fn: string; where: string; us: number }>();
@@ -38,11 +39,14 @@ export function summariseProfile(file: string, root: string, top = 20): { totalM
     e.us += dt;
     self.set(key, e);
   }
+  const idle = self.get('(idle)|')?.us ?? 0;
+  const busy = Math.max(1, total - idle);
+  self.delete('(idle)|');
   const functions = [...self.values()]
     .sort((a, b) => b.us - a.us)
     .slice(0, top)
-    .map((e) => ({ fn: e.fn, where: e.where, selfMs: Math.round(e.us / 1000), pct: Math.round((e.us / Math.max(1, total)) * 1000) / 10 }));
-  return { totalMs: Math.round(total / 1000), functions };
+    .map((e) => ({ fn: e.fn, where: e.where, selfMs: Math.round(e.us / 1000), pct: Math.round((e.us / busy) * 1000) / 10 }));
+  return { totalMs: Math.round(total / 1000), busyMs: Math.round(busy / 1000), functions };
 }
 
 export function profilesIn(dir: string): string[] {

@@ -25,6 +25,8 @@ export interface SnapReply extends IpcMessage {
   intervalMs: number;
   /** Base64 compressed HdrHistogram (V2) of latencies in µs since the last snap. */
   hist: string;
+  /** Times reading was paused to keep the process responsive (a sign the clients are the bottleneck). */
+  pauses?: number;
 }
 
 export interface ConnectReply extends IpcMessage {
@@ -37,6 +39,12 @@ export interface ConnectReply extends IpcMessage {
 }
 
 const RESYNC = Buffer.from('"resync"');
+// libuv reads each ready socket up to 32 × 64 KB per poll pass, and loopback
+// receive buffers grow to megabytes per socket: under overload one pass over
+// a thousand sockets can take seconds and starve the IPC channel (snaps time
+// out). After this long reading in one pass, every socket is paused until the
+// check phase, which lets IPC and timers run.
+const BURST_MS = 20;
 const ACK = Buffer.from('a');
 
 function main(): void {
@@ -53,7 +61,26 @@ function main(): void {
   const closeCodes: Record<string, number> = {};
   let lastSnap = performance.now();
 
+  let burstStartUs = 0;
+  let paused = false;
+  let pauses = 0;
+  const endBurst = () => {
+    burstStartUs = 0;
+    if (!paused) return;
+    paused = false;
+    for (const ws of sockets) ws.resume();
+  };
+
   const onMessage = (data: Buffer, isBinary: boolean) => {
+    const now = nowUs();
+    if (burstStartUs === 0) {
+      burstStartUs = now;
+      setImmediate(endBurst);
+    } else if (!paused && now - burstStartUs > BURST_MS * 1000) {
+      paused = true;
+      pauses++;
+      for (const ws of sockets) ws.pause();
+    }
     bytes += data.length;
     const pt = isBinary ? protobufPublishTimeUs(data) : jsonPublishTimeUs(data);
     if (pt < 0) {
@@ -63,7 +90,7 @@ function main(): void {
       return;
     }
     events++;
-    let lat = nowUs() - pt;
+    let lat = now - pt;
     if (lat < 0) {
       negative++;
       lat = 0;
@@ -148,10 +175,10 @@ function main(): void {
       const now = performance.now();
       const body: Omit<SnapReply, 'id'> = {
         type: 'snap', events, other, resyncs, bytes, negative, open, closed, closeCodes: { ...closeCodes },
-        intervalMs: now - lastSnap, hist: encodeIntoCompressedBase64(hist),
+        intervalMs: now - lastSnap, hist: encodeIntoCompressedBase64(hist), pauses,
       };
       lastSnap = now;
-      events = other = resyncs = bytes = negative = closed = 0;
+      events = other = resyncs = bytes = negative = closed = pauses = 0;
       for (const k of Object.keys(closeCodes)) delete closeCodes[k];
       hist.reset();
       reply(m, body);

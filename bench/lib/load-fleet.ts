@@ -16,6 +16,8 @@ export interface FleetSnap {
   resyncs: number;
   bytes: number;
   negative: number;
+  /** Times the clients paused reading to stay responsive: they were the bottleneck then. */
+  pauses: number;
   open: number;
   closed: number;
   closeCodes: Record<string, number>;
@@ -85,10 +87,10 @@ export class LoadFleet {
 
   /** Counts and latencies since the previous snap, merged over the processes. */
   async snap(): Promise<FleetSnap> {
-    const replies = await Promise.all(this.children.map((c) => c.request<SnapReply>({ type: 'snap' }, 15_000)));
+    const replies = await Promise.all(this.children.map((c) => c.request<SnapReply>({ type: 'snap' }, 30_000)));
     const hist = build({ numberOfSignificantValueDigits: 3 });
     const out: FleetSnap = {
-      events: 0, other: 0, resyncs: 0, bytes: 0, negative: 0, open: 0, closed: 0, closeCodes: {},
+      events: 0, other: 0, resyncs: 0, bytes: 0, negative: 0, pauses: 0, open: 0, closed: 0, closeCodes: {},
       eventsPerSec: 0, intervalMs: 0, hist,
     };
     for (const r of replies) {
@@ -97,6 +99,7 @@ export class LoadFleet {
       out.resyncs += r.resyncs;
       out.bytes += r.bytes;
       out.negative += r.negative;
+      out.pauses += r.pauses ?? 0;
       out.open += r.open;
       out.closed += r.closed;
       for (const [k, v] of Object.entries(r.closeCodes)) {

@@ -1,0 +1,89 @@
+import { Args, Command, Flags } from '@oclif/core';
+import { fail } from '../../lib/fail.ts';
+import { DATA_DIR_HELP, resolveDataDir } from '../../lib/data-dir.ts';
+import { BACKEND_CHOICES, type BackendChoice } from '../../lib/chaos/plan.ts';
+import { parseDuration, resolveProfile } from '../../lib/chaos/profile.ts';
+import { applyProfile, clientPorts, recoverStale, reportLines } from '../../lib/chaos/session.ts';
+
+export default class ChaosApply extends Command {
+  static override description = `Apply a weak-network profile and hold it until Ctrl-C, SIGTERM, --duration or \`pushctl chaos off\`; then undo it.
+
+Targets:
+  clients          a network namespace joined to the host by a veth pair (10.200.N.0/30); the profile is put on that
+                   link (tc qdiscs on both ends, nft/iptables rules inside), the proxy adds what the kernel cannot.
+                   The cluster's router, control and gateway ports (and every --port) are reachable inside it at
+                   127.0.0.1 as usual. Run clients in it with \`ip netns exec <netns> …\` (printed), or use \`chaos exec\`.
+  gateway|server|nats|redis|router|control|ROLE-ID|tcp:127.0.0.1:PORT
+                   internal links: a proxy is put in front of the role's port; point the client side at the printed
+                   address. Connections already open are not affected (see docs/chaos.md).
+--iface NAME       shape a host interface you name (its egress only); never done without it.
+
+--backend auto picks per field what this machine supports and prints which backend realised each field.
+Everything created is recorded in <data-dir>/chaos.json first and undone on exit, by \`chaos off\`, or by the next
+chaos command after a crash.`;
+
+  static override examples = [
+    '<%= config.bin %> chaos apply devtools-slow-3g --target clients',
+    '<%= config.bin %> chaos apply flapping-partition --target gateway-1 --duration 2m',
+    '<%= config.bin %> chaos apply comcast-gprs --target clients --dry-run',
+  ];
+
+  static override args = { profile: Args.string({ description: 'profile name in netem/ or a path to a YAML file', required: true }) };
+
+  static override flags = {
+    target: Flags.string({ description: 'clients | gateway | server | nats | redis | router | control | ROLE-ID | tcp:127.0.0.1:PORT', default: 'clients' }),
+    backend: Flags.string({ description: 'which backend realises the profile', options: [...BACKEND_CHOICES], default: 'auto' }),
+    duration: Flags.string({ description: 'undo after this long (e.g. 30s, 5m); default: until Ctrl-C / SIGTERM / chaos off' }),
+    'dry-run': Flags.boolean({ description: 'print every command instead of running it', default: false }),
+    iface: Flags.string({ description: 'a host interface to shape (refused unless named here)' }),
+    port: Flags.integer({ description: 'a loopback port to make reachable through the clients link (repeatable)', multiple: true }),
+    'data-dir': Flags.string({ description: DATA_DIR_HELP }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ChaosApply);
+    const dataDir = resolveDataDir(flags['data-dir']);
+    const print = (l: string) => this.log(l);
+    let durationMs: number | undefined;
+    try {
+      if (!flags['dry-run']) await recoverStale(dataDir, print);
+      if (flags.duration) durationMs = parseDuration(flags.duration, '--duration');
+      const profile = resolveProfile(args.profile);
+      const ports = [...(flags.port ?? [])];
+      if (flags.target === 'clients' && !flags.iface) for (const p of clientPorts(dataDir)) if (!ports.includes(p)) ports.push(p);
+      const active = await applyProfile({
+        dataDir,
+        profile,
+        target: flags.target,
+        backend: flags.backend as BackendChoice,
+        ...(flags.iface ? { iface: flags.iface } : {}),
+        dryRun: flags['dry-run'],
+        ports,
+        print,
+      });
+      for (const n of active.caps.notes) this.log(`note: ${n}`);
+      this.log(`profile ${profile.name} on ${active.session.target}, per field:`);
+      for (const l of reportLines(active.plan.report)) this.log(l);
+      if (active.link) this.log(`namespace ${active.link.netns}: run clients with \`ip netns exec ${active.link.netns} CMD\` (host end ${active.link.hostAddr}, weak end ${active.link.peerAddr})`);
+      for (const p of active.session.proxies) this.log(`proxy ${p.listen} → ${p.target}`);
+      if (flags['dry-run']) return;
+      this.log(`chaos: session ${active.session.id} active${durationMs !== undefined ? ` for ${flags.duration}` : ''}; Ctrl-C or \`pushctl chaos off\` undoes it`);
+      const why = await new Promise<string>((resolve) => {
+        process.once('SIGINT', () => resolve('SIGINT'));
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+        process.once('SIGHUP', () => resolve('SIGHUP'));
+        if (durationMs !== undefined) setTimeout(() => resolve(`${flags.duration} elapsed`), durationMs);
+      });
+      // A second signal while undoing must not leave it half done.
+      const ignore = () => process.stderr.write('pushctl: still undoing…\n');
+      process.on('SIGINT', ignore);
+      process.on('SIGTERM', ignore);
+      this.log(`chaos: ${why}: undoing session ${active.session.id}`);
+      for (const l of await active.revert()) this.log(`  ${l}`);
+      this.log('chaos: everything undone');
+      process.exit(0);
+    } catch (err) {
+      fail(this, (err as Error).message, 1);
+    }
+  }
+}

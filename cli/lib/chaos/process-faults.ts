@@ -1,0 +1,81 @@
+// Process faults on roles `pushctl up` started: kill -9, pause (SIGSTOP),
+// resume (SIGCONT), restart (kill, then start the same command line again and
+// record the new pid in the cluster state so `pushctl down` still stops it).
+import { spawn } from 'node:child_process';
+import { openSync, readFileSync, readlinkSync, closeSync } from 'node:fs';
+import { isAlive, processStartTime } from '../processes.ts';
+import { readState, writeState, type RecordedProcess } from '../state-file.ts';
+
+export type ProcessFault = 'kill' | 'pause' | 'resume' | 'restart';
+
+export function findRole(dataDir: string, name: string): RecordedProcess {
+  const state = readState(dataDir);
+  if (!state) throw new Error(`no cluster is recorded in ${dataDir}; start one with \`pushctl up\``);
+  const exact = state.processes.find((p) => p.id === name);
+  if (exact) return exact;
+  const ids = state.processes.map((p) => p.id);
+  if (state.mode === 'embedded') throw new Error(`the cluster in ${dataDir} runs embedded (one process): process faults need \`pushctl up\` with role processes`);
+  throw new Error(`no role ${name} in ${dataDir}; roles: ${ids.join(', ')}`);
+}
+
+function signalGroup(p: RecordedProcess, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-p.pgid, sig);
+  } catch {
+    process.kill(p.pid, sig);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Applies a fault; returns a line saying what happened. */
+export async function processFault(dataDir: string, fault: ProcessFault, name: string): Promise<string> {
+  const p = findRole(dataDir, name);
+  const alive = isAlive(p.pid, p.startTime);
+  if (fault === 'resume') {
+    if (!alive) throw new Error(`${name} (pid ${p.pid}) is not running`);
+    signalGroup(p, 'SIGCONT');
+    return `resumed ${name} (pid ${p.pid})`;
+  }
+  if (fault === 'pause') {
+    if (!alive) throw new Error(`${name} (pid ${p.pid}) is not running`);
+    signalGroup(p, 'SIGSTOP');
+    return `paused ${name} (pid ${p.pid}); \`pushctl chaos resume ${name}\` continues it`;
+  }
+  if (fault === 'kill') {
+    if (!alive) throw new Error(`${name} (pid ${p.pid}) is not running`);
+    signalGroup(p, 'SIGKILL');
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && isAlive(p.pid, p.startTime)) await sleep(20);
+    return `killed ${name} (pid ${p.pid}) with SIGKILL`;
+  }
+  // restart: the exact command line, working directory and environment the process had.
+  if (!alive) throw new Error(`${name} (pid ${p.pid}) is not running; its command line is only readable while it runs`);
+  const argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const cwd = readlinkSync(`/proc/${p.pid}/cwd`);
+  const env = Object.fromEntries(
+    readFileSync(`/proc/${p.pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+  signalGroup(p, 'SIGKILL');
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && isAlive(p.pid, p.startTime)) await sleep(20);
+  // Ports are fixed in the config, so the new process can only bind once the old one's are free: wait for it above.
+  const fd = openSync(p.logFile, 'a');
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  await new Promise<void>((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+  child.unref();
+  const state = readState(dataDir);
+  const rec = state?.processes.find((x) => x.id === p.id);
+  if (state && rec) {
+    rec.pid = child.pid!;
+    rec.pgid = child.pid!;
+    const st = processStartTime(child.pid!);
+    if (st !== undefined) rec.startTime = st;
+    writeState(state);
+  }
+  return `restarted ${name}: pid ${p.pid} killed, pid ${child.pid} started with the same command line (log ${p.logFile})`;
+}

@@ -1,0 +1,243 @@
+// One applied profile: resolve the target, plan per field, create the link /
+// qdiscs / rules / proxies (recording each first), run partition schedules,
+// and undo it all. Also the crash recovery every chaos command runs first.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { processStartTime, isAlive } from '../processes.ts';
+import { readState as readClusterState } from '../state-file.ts';
+import { applyFilters, applyQdiscs, createLink, detectCapabilities, pickSubnet, revertAll, staleProbeNamespaces, type VethLink } from './kernel.ts';
+import { planLink, type BackendChoice, type Capabilities, type LinkPlan } from './plan.ts';
+import type { Profile } from './profile.ts';
+import { ChaosProxy, flap } from './proxy.ts';
+import { Shell, runQuiet } from './shell.ts';
+import { addSession, readChaosState, removeSession, updateSession, PREFIX, type ChaosResource, type ChaosSession } from './state.ts';
+
+export interface ApplyOptions {
+  dataDir: string;
+  profile: Profile;
+  /** clients | exec | gateway | server | nats | redis | a role id | tcp:127.0.0.1:PORT */
+  target: string;
+  backend: BackendChoice;
+  iface?: string;
+  dryRun: boolean;
+  /** Loopback ports to reach through the link from inside the namespace (link targets). */
+  ports: number[];
+  print: (line: string) => void;
+  caps?: Capabilities;
+}
+
+export interface ActiveSession {
+  session: ChaosSession;
+  plan: LinkPlan;
+  link?: VethLink;
+  caps: Capabilities;
+  /** Undo everything; safe to call twice. */
+  revert(): Promise<string[]>;
+}
+
+const LINK_TARGETS = new Set(['clients', 'exec']);
+
+/** Undo sessions whose holder died (crash, SIGKILL) and probe namespaces left by a killed probe. */
+export async function recoverStale(dataDir: string, print: (l: string) => void): Promise<number> {
+  const state = readChaosState(dataDir);
+  let n = 0;
+  for (const s of state.sessions) {
+    if (s.ownerPid !== process.pid && isAlive(s.ownerPid, s.ownerStartTime)) continue;
+    print(`chaos: session ${s.id} (${s.profile} on ${s.target}) was left behind by pid ${s.ownerPid}; undoing it`);
+    for (const line of await revertAll(new Shell(), s.resources)) print(`  ${line}`);
+    removeSession(dataDir, s.id);
+    n++;
+  }
+  if (process.getuid?.() === 0) {
+    for (const ns of staleProbeNamespaces()) {
+      runQuiet(['ip', 'netns', 'del', ns], { tolerate: true });
+      print(`chaos: deleted a probe namespace left behind: ${ns}`);
+    }
+  }
+  return n;
+}
+
+interface RoleEndpoint {
+  id: string;
+  host: string;
+  port: number;
+}
+
+/** Loopback endpoints of a cluster target, from the cluster state file. */
+export function resolveRoleTarget(dataDir: string, target: string): RoleEndpoint[] {
+  const tcp = /^tcp:(127\.\d+\.\d+\.\d+|localhost):(\d+)$/.exec(target);
+  if (tcp) return [{ id: target, host: tcp[1]!, port: Number(tcp[2]) }];
+  const state = readClusterState(dataDir);
+  if (!state) throw new Error(`no cluster is recorded in ${dataDir}: start one with \`pushctl up\`, or target tcp:127.0.0.1:PORT`);
+  const fromUrl = (id: string, url: string | undefined): RoleEndpoint[] => {
+    if (!url) return [];
+    const u = new URL(url.includes('://') ? url : `tcp://${url}`);
+    return [{ id, host: u.hostname, port: Number(u.port) }];
+  };
+  const e = state.endpoints;
+  const all: Record<string, RoleEndpoint[]> = {
+    gateway: e.gateways.flatMap((g) => fromUrl(g.id, g.ws)),
+    server: e.servers.flatMap((s) => fromUrl(s.id, s.grpc)),
+    nats: fromUrl('nats', e.nats),
+    redis: fromUrl('redis', e.redis),
+    router: e.routers.flatMap((r, i) => fromUrl(`router-${i + 1}`, r)),
+    control: fromUrl('control', e.control),
+  };
+  if (all[target]) {
+    if (all[target].length === 0) throw new Error(`the cluster in ${dataDir} has no ${target} listening on a port (embedded?)`);
+    return all[target];
+  }
+  const byId = Object.values(all)
+    .flat()
+    .filter((r) => r.id === target);
+  if (byId.length === 0)
+    throw new Error(`unknown target ${target}; use clients, gateway, server, nats, redis, router, control, a role id (${Object.values(all).flat().map((r) => r.id).join(', ')}) or tcp:127.0.0.1:PORT`);
+  return byId;
+}
+
+/** Ports of the cluster a client needs (routers, gateways, control), for bridging into a client namespace. */
+export function clientPorts(dataDir: string): number[] {
+  const state = readClusterState(dataDir);
+  if (!state) return [];
+  const urls = [...state.endpoints.routers, state.endpoints.control, ...state.endpoints.gateways.map((g) => g.ws)];
+  return urls.map((u) => Number(new URL(u).port)).filter((p) => p > 0);
+}
+
+export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
+  const caps = o.caps ?? detectCapabilities({ dryRun: o.dryRun });
+  const isLink = LINK_TARGETS.has(o.target);
+  if (isLink && !o.iface && (!caps.root || !caps.netns))
+    throw new Error(`target ${o.target} needs a network namespace, which needs root; without root only the proxy backend remains (use --target with a role or tcp:127.0.0.1:PORT)`);
+  if (o.iface) {
+    if (o.iface.startsWith(PREFIX) || o.iface.startsWith('mpc')) throw new Error('--iface names a host interface; pushctl’s own veths are chosen by --target clients');
+    if (!caps.root) throw new Error(`--iface ${o.iface}: shaping a host interface needs root`);
+  }
+  const plan = planLink({ profile: o.profile, caps, choice: o.backend, link: isLink || o.iface !== undefined });
+  const id = randomBytes(3).toString('hex');
+  const sh = new Shell({ dryRun: o.dryRun, print: o.print });
+  const session: ChaosSession = {
+    id,
+    profile: o.profile.name,
+    target: o.iface ? `iface:${o.iface}` : o.target,
+    backend: o.backend,
+    createdAt: new Date().toISOString(),
+    ownerPid: process.pid,
+    ...(processStartTime(process.pid) !== undefined ? { ownerStartTime: processStartTime(process.pid)! } : {}),
+    proxies: [],
+    report: plan.report,
+    resources: [],
+  };
+  const record = (r: ChaosResource) => {
+    session.resources.push(r);
+    if (!o.dryRun) updateSession(o.dataDir, id, (s) => s.resources.push(r));
+  };
+  if (!o.dryRun) addSession(o.dataDir, session);
+
+  const proxies: ChaosProxy[] = [];
+  const stops: Array<() => void> = [];
+  let reverted: Promise<string[]> | undefined;
+  const revert = () =>
+    (reverted ??= (async () => {
+      for (const s of stops) s();
+      await Promise.all(proxies.map((p) => p.close()));
+      const lines = await revertAll(sh, session.resources);
+      if (!o.dryRun) removeSession(o.dataDir, id);
+      return lines;
+    })());
+
+  try {
+    let link: VethLink | undefined;
+    let setFilterCut: ((cut: boolean) => void) | undefined;
+    if (isLink && !o.iface) {
+      const used = readChaosState(o.dataDir).sessions.map((s) => s.hostAddr ?? '');
+      link = createLink(sh, id, o.dryRun ? 1 : pickSubnet(used), record);
+      session.netns = link.netns;
+      session.hostAddr = link.hostAddr;
+      session.peerAddr = link.peerAddr;
+      applyQdiscs(sh, plan, { dev: link.hostDev }, { dev: link.peerDev, netns: link.netns }, record);
+      if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, link.peerDev, link.netns, record);
+    } else if (o.iface) {
+      // A host interface the user named: only its egress can be shaped without an ifb; filters match it by name.
+      applyQdiscs(sh, plan, { dev: o.iface }, undefined, record);
+      if (plan.tcUp) plan.report.push({ field: 'bandwidth/delay up', value: '', backend: null, note: `only ${o.iface}'s egress is shaped (ingress would need an ifb device)` });
+      if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, o.iface, undefined, record);
+    }
+
+    // Proxies: on a link, host end → loopback for each bridged port (with the proxy's faults), and a plain
+    // forwarder inside the namespace so the cluster's own 127.0.0.1 URLs work there. For roles, one in front.
+    const faults = plan.proxy ?? {};
+    const endpoints: Array<{ listenHost: string; listenPort: number; host: string; port: number }> = [];
+    if (link) for (const port of o.ports) endpoints.push({ listenHost: link.hostAddr, listenPort: port, host: '127.0.0.1', port });
+    else if (!o.iface) for (const r of resolveRoleTarget(o.dataDir, o.target)) endpoints.push({ listenHost: '127.0.0.1', listenPort: 0, host: r.host, port: r.port });
+    if (!link && !o.iface && !plan.proxy && !plan.proxyPartition && o.backend !== 'proxy')
+      plan.report.push({ field: '(target)', value: o.target, backend: 'proxy', note: 'internal links are shaped only by the proxy until `pushctl up --isolate` exists' });
+    for (const e of endpoints) {
+      if (o.dryRun) {
+        o.print(`# proxy ${e.listenHost}:${e.listenPort || '<free port>'} → ${e.host}:${e.port} faults ${JSON.stringify(faults)}`);
+        continue;
+      }
+      const p = new ChaosProxy({ listenHost: e.listenHost, listenPort: e.listenPort, targetHost: e.host, targetPort: e.port, faults });
+      await p.listen();
+      proxies.push(p);
+      session.proxies.push({ listen: `${e.listenHost}:${p.port}`, target: `${e.host}:${e.port}` });
+    }
+    if (link && o.ports.length > 0) {
+      const fw = await startForwarder(sh, link, o.ports, record);
+      if (fw) session.proxies.push(...o.ports.map((port) => ({ listen: `${link.netns}/127.0.0.1:${port}`, target: `${link.hostAddr}:${port}` })));
+    }
+    if (!o.dryRun) updateSession(o.dataDir, id, (s) => Object.assign(s, { proxies: session.proxies, netns: session.netns, hostAddr: session.hostAddr, peerAddr: session.peerAddr }));
+
+    // Partitions that come and go.
+    const part = plan.filter?.partition ?? plan.proxyPartition;
+    if (part && (part.schedule || part.afterMs) && !o.dryRun) {
+      const target = plan.filter?.partition
+        ? { setPartition: (m: unknown) => setFilterCut!(m !== null) }
+        : { setPartition: (m: 'drop' | 'reset' | null) => proxies.forEach((p) => p.setPartition(m)) };
+      if (part.schedule) stops.push(flap(target, part.mode, part.schedule.upMs, part.schedule.downMs, part.afterMs ?? part.schedule.upMs));
+      else {
+        const t = setTimeout(() => target.setPartition(part.mode), part.afterMs);
+        stops.push(() => clearTimeout(t));
+      }
+    } else if (plan.proxyPartition) for (const p of proxies) p.setPartition(plan.proxyPartition.mode);
+    return { session, plan, ...(link ? { link } : {}), caps, revert };
+  } catch (err) {
+    await revert();
+    throw err;
+  }
+}
+
+/** A plain forwarder inside the namespace: 127.0.0.1:P there → host end:P. */
+async function startForwarder(sh: Shell, link: VethLink, ports: number[], record: (r: ChaosResource) => void): Promise<boolean> {
+  const script = join(import.meta.dirname, 'forwarder-main.ts');
+  const config = JSON.stringify({ listen: ports.map((p) => ({ host: '127.0.0.1', port: p, targetHost: link.hostAddr, targetPort: p })) });
+  const argv = ['ip', 'netns', 'exec', link.netns, process.execPath, script, '--config', config];
+  if (sh.dryRun) {
+    sh.run(argv);
+    return false;
+  }
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  record({ kind: 'process', pid: child.pid!, ...(processStartTime(child.pid!) ? { startTime: processStartTime(child.pid!)! } : {}), what: `forwarder in ${link.netns}` });
+  const rl = createInterface({ input: child.stdout! });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the namespace forwarder did not start in 10 s')), 10_000);
+    rl.once('line', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the namespace forwarder exited (${code})`));
+    });
+  });
+  rl.close();
+  child.stdout!.destroy();
+  child.unref();
+  return true;
+}
+
+/** Human lines for a field report. */
+export function reportLines(report: ChaosSession['report']): string[] {
+  return report.map((r) => `  ${r.field.padEnd(12)} ${r.value.padEnd(28)} ${r.backend ? `→ ${r.backend}` : '✗ not realised'}${r.note ? `  (${r.note})` : ''}`);
+}

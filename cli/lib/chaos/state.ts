@@ -1,0 +1,92 @@
+// <datadir>/chaos.json: every namespace, veth, qdisc, nft table, iptables
+// rule and process pushctl chaos created, written BEFORE each is created, so
+// `chaos off` and the next start after a crash can undo exactly those and
+// nothing else.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { FieldReport } from './plan.ts';
+
+export const PREFIX = 'mpchaos';
+
+export type ChaosResource =
+  | { kind: 'netns'; name: string }
+  | { kind: 'veth'; name: string; netns?: string }
+  | { kind: 'qdisc'; dev: string; netns?: string }
+  | { kind: 'nft-table'; family: 'inet'; name: string; netns?: string }
+  | { kind: 'iptables-rule'; table: string; chain: string; spec: string[]; netns?: string }
+  | { kind: 'process'; pid: number; startTime?: number; what: string };
+
+export interface ChaosSession {
+  id: string;
+  profile: string;
+  target: string;
+  backend: string;
+  createdAt: string;
+  /** The process that holds the session (reverts it on exit); when it is gone without reverting, the session is stale. */
+  ownerPid: number;
+  ownerStartTime?: number;
+  expiresAt?: string;
+  netns?: string;
+  /** Host-side and weak-side addresses of the veth pair. */
+  hostAddr?: string;
+  peerAddr?: string;
+  /** Listening proxies: what to connect to instead of what. */
+  proxies: Array<{ listen: string; target: string }>;
+  report: FieldReport[];
+  resources: ChaosResource[];
+}
+
+export interface ChaosState {
+  version: 1;
+  sessions: ChaosSession[];
+}
+
+export const chaosStatePath = (dataDir: string) => join(dataDir, 'chaos.json');
+
+export function readChaosState(dataDir: string): ChaosState {
+  let raw: string;
+  try {
+    raw = readFileSync(chaosStatePath(dataDir), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, sessions: [] };
+    throw err;
+  }
+  try {
+    return JSON.parse(raw) as ChaosState;
+  } catch {
+    throw new Error(`${chaosStatePath(dataDir)} is not valid JSON; fix or remove it (look for ${PREFIX}-* namespaces and the ${PREFIX} nft table by hand)`);
+  }
+}
+
+export function writeChaosState(dataDir: string, state: ChaosState): void {
+  const file = chaosStatePath(dataDir);
+  if (state.sessions.length === 0) {
+    rmSync(file, { force: true });
+    return;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  renameSync(tmp, file);
+}
+
+/** Read-modify-write of one session (sessions are only ever changed by their owner or by a reverter). */
+export function updateSession(dataDir: string, id: string, change: (s: ChaosSession) => void): void {
+  const state = readChaosState(dataDir);
+  const s = state.sessions.find((x) => x.id === id);
+  if (!s) return;
+  change(s);
+  writeChaosState(dataDir, state);
+}
+
+export function addSession(dataDir: string, session: ChaosSession): void {
+  const state = readChaosState(dataDir);
+  state.sessions.push(session);
+  writeChaosState(dataDir, state);
+}
+
+export function removeSession(dataDir: string, id: string): void {
+  const state = readChaosState(dataDir);
+  state.sessions = state.sessions.filter((s) => s.id !== id);
+  writeChaosState(dataDir, state);
+}

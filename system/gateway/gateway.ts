@@ -17,6 +17,7 @@ import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { ParsedTopic } from '../common/topics.ts';
 import { ClientConn } from './client-conn.ts';
 import { TopicHub } from './topic-hub.ts';
+import { SessionTap } from './session-tap.ts';
 import { ServerPool } from './server-pool.ts';
 import { controlFrame, type ClientFormat } from './codec.ts';
 import { parseJsonRequest, parseProtobufRequest, type Command, type RequestError, type RequestId } from './protocol.ts';
@@ -31,6 +32,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   const conns = new Set<ClientConn>();
   const drainTimers = new Set<NodeJS.Timeout>();
   const accept = new TokenBucket(config.acceptRate, config.acceptRate);
+  const tap = new SessionTap(config.id);
 
   const resyncFrame = (c: ClientConn, topic: string, reason: string) => {
     stats.count('resync_notices');
@@ -136,12 +138,14 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       case 'subscribe': {
         const err = subscribe(c, cmd.id, cmd.topics);
         if (err) replyError(c, { id: cmd.id, code: err.startsWith('Too many') ? 4 : 2, msg: err });
+        else tap.emit({ ev: 'subscribe', s: String(c.id), streams: cmd.topics });
         return;
       }
       case 'unsubscribe': {
         const topics = checkTopics(cmd.topics);
         if (typeof topics === 'string') return replyError(c, { id: cmd.id, code: 2, msg: topics });
         for (const t of topics) hub.unsubscribe(c, t.topic);
+        tap.emit({ ev: 'unsubscribe', s: String(c.id), streams: cmd.topics });
         return reply(c, cmd.id, null);
       }
       case 'list':
@@ -223,6 +227,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   const http = createJsonServer({
     'GET /healthz': (_q, res) => sendJson(res, draining ? 503 : 200, { ok: !draining, id: config.id, role: 'gateway', draining, servers: pool.serverIds().length }),
     'GET /stats': (_q, res) => sendJson(res, 200, statsBody()),
+    'GET /admin/tap': tap.handle,
     'GET /api/v3/ping': (_q, res) => sendJson(res, 200, {}),
     'GET /api/v3/time': (_q, res) => sendJson(res, 200, { serverTime: Date.now() }),
     'GET /api/v3/exchangeInfo': (_q, res) => sendJson(res, 200, exchangeInfo(), { 'access-control-allow-origin': '*' }),
@@ -304,7 +309,9 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
         conns.delete(c);
         wheel.cancel(c);
         hub.removeConn(c);
+        tap.emit({ ev: 'close', s: String(c.id) });
       });
+      tap.emit({ ev: 'connect', s: String(c.id), format: format === 'protobuf' ? 'protobuf' : 'json', streams: checked.map((t) => t.topic) });
       ws.on('message', (data, isBinary) => onMessage(c, data, isBinary));
       ws.on('pong', () => (c.lastRx = Date.now()));
       ws.on('ping', () => (c.lastRx = Date.now()));
@@ -381,6 +388,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       clearInterval(symbolTimer);
       for (const t of drainTimers) clearTimeout(t);
       wheel.stop();
+      tap.stop();
       await heartbeat.stop();
       for (const c of [...conns]) c.close(1001, 'gateway shutting down');
       pool.stop();

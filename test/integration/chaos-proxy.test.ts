@@ -64,6 +64,7 @@ test('the proxy adds 100 ± 20 ms to a round trip (50 ms each way)', async (t) =
   t.after(() => via.destroy());
   const shaped = await medianRtt(via);
   const added = shaped - base;
+  t.diagnostic(`added ${added.toFixed(1)} ms`);
   assert.ok(added >= 80 && added <= 120, `added ${added.toFixed(1)} ms (direct ${base.toFixed(2)} ms, via proxy ${shaped.toFixed(1)} ms)`);
 });
 
@@ -120,6 +121,7 @@ test('the proxy enforces its bandwidth per direction (1 Mbit/s down, 512 kbit/s 
   while (upRate === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const down = (downRate * 8) / 1e6;
   const up = (upRate * 8) / 1e3;
+  t.diagnostic(`down ${down.toFixed(3)} Mbit/s, up ${up.toFixed(1)} kbit/s`);
   assert.ok(down >= 0.8 && down <= 1.2, `down ${down.toFixed(3)} Mbit/s`);
   assert.ok(up >= 512 * 0.8 && up <= 512 * 1.2, `up ${up.toFixed(1)} kbit/s`);
   assert.equal(proxy.stats.bytesDown, BYTES);

@@ -160,6 +160,8 @@ interface Measured {
   latency: LatencySummary;
   /** feed → NATS only, from the bus tap, over the same window. */
   busLatency?: LatencySummary;
+  /** Write syscalls per second of every process. */
+  writesPerSec: Record<string, number | null>;
   /** The sender's write syscalls per second, and delivered messages per write: how well it coalesces. */
   senderWritesPerSec: number | null;
   messagesPerWrite: number | null;
@@ -172,7 +174,7 @@ interface Measured {
 async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: string, seconds: number, tag: string, tap?: LoadFleet): Promise<Measured> {
   await Promise.all([fleet.snap(), tap?.snap()]); // discard what came before the window
   const cpu = cpuWindow(procs);
-  const writes = writesWindow({ [sender]: procs[sender]! });
+  const writes = writesWindow(procs);
   const intervals: IntervalHistogram[] = [];
   let total: FleetSnap | undefined;
   let eventsPerSecSum = 0;
@@ -200,8 +202,10 @@ async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: 
   }
   total!.eventsPerSec = eventsPerSecSum / n;
   const bus = tap ? await tap.snap() : undefined;
-  const senderWritesPerSec = writes.end()[sender] ?? null;
+  const writesPerSec = writes.end();
+  const senderWritesPerSec = writesPerSec[sender] ?? null;
   return {
+    writesPerSec,
     snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined,
     senderWritesPerSec, messagesPerWrite: senderWritesPerSec ? round(total!.eventsPerSec / senderWritesPerSec, 2) : null,
   };
@@ -254,6 +258,7 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
     writesPerSec: m.senderWritesPerSec,
     messagesPerWrite: m.messagesPerWrite,
     cpu: m.cpu,
+    writeSyscallsPerSec: m.writesPerSec,
     ...deliveryFacts(m.snap),
     fleetTotals: fleet.totals,
   };
@@ -271,6 +276,7 @@ interface Step {
   busLatency: LatencySummary | undefined;
   gatewayWritesPerSec: number | null;
   messagesPerWrite: number | null;
+  writeSyscallsPerSec: Record<string, number | null>;
   resyncNotices: number;
   clientReadPauses: number;
   feedLagMs: number | null;
@@ -389,7 +395,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
     const step: Step = {
       rate: round(rate, 3), expectedPerSec: round(expected), deliveredPerSec: round(m.snap.eventsPerSec),
       sustainedPerSec: round(Math.min(m.snap.eventsPerSec, expected)), deliveredShare: round(share, 3),
-      latency: m.latency, busLatency: m.busLatency, gatewayWritesPerSec: m.senderWritesPerSec, messagesPerWrite: m.messagesPerWrite,
+      latency: m.latency, busLatency: m.busLatency, gatewayWritesPerSec: m.senderWritesPerSec, messagesPerWrite: m.messagesPerWrite, writeSyscallsPerSec: m.writesPerSec,
       resyncNotices: m.snap.resyncs, clientReadPauses: m.snap.pauses, feedLagMs: await pipe.feedLagMs(), cpu: m.cpu, ok,
     };
     console.log(
@@ -490,6 +496,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
       gatewayWritesPerSec: m.senderWritesPerSec,
       messagesPerWrite: m.messagesPerWrite,
       cpu: m.cpu,
+      writeSyscallsPerSec: m.writesPerSec,
       ...deliveryFacts(m.snap),
       roleStats,
     },

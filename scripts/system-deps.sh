@@ -10,6 +10,10 @@ command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # Kline history tests run a real Cassandra node from Maven Central's jars (scripts/cassandra/).
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+# pushctl chaos: namespaces and veths (ip), qdiscs (tc), random loss and partitions (nft, iptables).
+command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 
 if [ ${#need[@]} -eq 0 ]; then

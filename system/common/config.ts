@@ -32,6 +32,18 @@ export interface ServerConfig extends CommonConfig {
   fanoutSliceMs: number;
   /** Bytes queued towards one gateway stream before it is dropped to a resync. */
   streamQueueBytes: number;
+  /** Kline history tiers (system/history/service.ts); Redis defaults to `redis` above. */
+  history?: {
+    memoryHorizonMs?: number;
+    redisHorizonMs?: number;
+    redis?: string;
+    /** Cassandra/Scylla contact points, host:port[,…]. */
+    cassandra?: string;
+    keyspace?: string;
+    /** node:sqlite file for the embedded cold tier when there is no Cassandra. */
+    embeddedPath?: string;
+    archive?: boolean;
+  };
 }
 
 export interface GatewayConfig extends CommonConfig {

@@ -13,6 +13,8 @@ import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 import { defaultSymbols } from '../common/topics.ts';
 import { MarketSimulator } from './simulator.ts';
+import { NatsBus } from '../common/nats-bus.ts';
+import { ClosedKlinePublisher, ensureKlineStream } from '../history/kline-stream.ts';
 
 /** FeedConfig plus what a caller may pin: an explicit symbol list, the epoch, the per-turn batch. */
 export interface FeedOptions extends Omit<FeedConfig, 'symbols'> {
@@ -54,10 +56,19 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
   let lastLagWarn = 0;
   let adminUrl = '';
 
+  // Closed klines also go to JetStream (stream KLINES) for the history archiver, so none is lost.
+  let closedKlines: ClosedKlinePublisher | undefined;
+  if (bus instanceof NatsBus) {
+    await ensureKlineStream(bus.nc);
+    closedKlines = new ClosedKlinePublisher(bus.nc, (err) => log.warn('closed kline not stored in JetStream', { err: String(err) }));
+  }
+
   const publish = (subject: string, event: Event): void => {
     const data = toBinary(EventSchema, event);
     bus.publish(subject, data);
     stats.count('bytes', data.length);
+    const p = event.payload;
+    if (closedKlines && p.case === 'kline' && p.value.closed) closedKlines.publish(p.value.symbol, p.value.interval, Number(p.value.openTime), data);
   };
 
   let timer: NodeJS.Timeout | undefined;
@@ -99,6 +110,8 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
     rate: sim.rate,
     tradesPerSec: sim.rate * symbols.length,
     eventsPublished: stats.counter('events'),
+    closedKlinesStored: closedKlines?.published ?? 0,
+    closedKlinesFailed: closedKlines?.failed ?? 0,
     eventsPerSec: Math.round(stats.rate('events')),
     bytesPublished: stats.counter('bytes'),
     bytesPerSec: Math.round(stats.rate('bytes')),

@@ -19,6 +19,7 @@ import { ClientConn } from './client-conn.ts';
 import { TopicHub } from './topic-hub.ts';
 import { SessionTap } from './session-tap.ts';
 import { ServerPool } from './server-pool.ts';
+import { KlineProxy } from '../history/gateway-proxy.ts';
 import { controlFrame, type ClientFormat } from './codec.ts';
 import { parseJsonRequest, parseProtobufRequest, type Command, type RequestError, type RequestId } from './protocol.ts';
 
@@ -224,8 +225,10 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       };
     }),
   });
+  const klines = new KlineProxy({ routers: config.routers });
   const http = createJsonServer({
-    'GET /healthz': (_q, res) => sendJson(res, draining ? 503 : 200, { ok: !draining, id: config.id, role: 'gateway', draining, servers: pool.serverIds().length }),
+    'GET /healthz': (_q, res) => sendJson(res, draining ? 503 : 200, { ok: !draining, id: config.id, role: 'gateway', draining, servers: pool.serverIds().length, degraded: klines.degraded() }),
+    'GET /api/v3/klines': (q, res, url) => klines.handle(q, res, url),
     'GET /stats': (_q, res) => sendJson(res, 200, statsBody()),
     'GET /admin/tap': tap.handle,
     'GET /api/v3/ping': (_q, res) => sendJson(res, 200, {}),

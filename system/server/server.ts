@@ -16,6 +16,7 @@ import { Heartbeat } from '../common/heartbeat.ts';
 import { ProcessStats } from '../common/process-stats.ts';
 import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import { LinkStream } from './link-stream.ts';
+import { HistoryService } from '../history/service.ts';
 import type { LinkRequest, TopicPosition } from '../../proto/gen/internal_pb.js';
 
 export async function startServer(config: ServerConfig, ctx: RoleContext): Promise<RoleHandle> {
@@ -73,6 +74,10 @@ export async function startServer(config: ServerConfig, ctx: RoleContext): Promi
     const bound = subs.get(h.topic);
     if (bound) fanout.push(bound, (s) => s.enqueue(bytes));
   });
+
+  // Kline history: memory tier from the bus, warmed from Redis before this server reports healthy.
+  const history = new HistoryService({ ...config.history, redis: config.history?.redis ?? config.redis }, bus, log);
+  await history.start();
 
   const bind = (s: LinkStream, pos: TopicPosition) => {
     const parsed = parseTopic(pos.topic);
@@ -161,8 +166,9 @@ export async function startServer(config: ServerConfig, ctx: RoleContext): Promi
   });
 
   const admin = createJsonServer({
-    'GET /healthz': (_q, res) => sendJson(res, 200, { ok: true, id: config.id, role: 'server', draining, bus: bus.kind }),
-    'GET /stats': (_q, res) => sendJson(res, 200, statsBody()),
+    'GET /healthz': (_q, res) => sendJson(res, 200, { ok: true, id: config.id, role: 'server', draining, bus: bus.kind, ...history.health() }),
+    'GET /stats': (_q, res) => sendJson(res, 200, { ...statsBody(), history: history.stats() }),
+    'GET /api/v3/klines': (q, res, url) => history.handle(q, res, url),
     'POST /admin/drain': async (req, res) => {
       const body = await readJson<{ draining?: boolean }>(req);
       draining = body.draining ?? true;
@@ -215,6 +221,7 @@ export async function startServer(config: ServerConfig, ctx: RoleContext): Promi
         });
       });
       await closeServer(admin);
+      await history.stop();
       stats.stop();
     },
   };

@@ -8,9 +8,9 @@
 //                 and once the socket drains the client is told (resync
 //                 notice per topic) and given fresh snapshots. A client that
 //                 stays stuck past the grace period is disconnected.
-import type { Socket } from 'node:net';
-import type WebSocket from 'ws';
+// The same logic serves every protocol: bytes leave through a ClientTransport.
 import type { ClientFormat, EncodedEvent } from './codec.ts';
+import type { ClientTransport } from './transport.ts';
 import { TokenBucket } from '../common/token-bucket.ts';
 
 export type ConnState = 'live' | 'backlogged' | 'resyncing' | 'closed';
@@ -27,8 +27,7 @@ let nextId = 1;
 
 export class ClientConn {
   readonly id = nextId++;
-  readonly ws: WebSocket;
-  readonly socket: Socket;
+  readonly transport: ClientTransport;
   readonly format: ClientFormat;
   readonly remote: string;
   readonly topics = new Set<string>();
@@ -50,25 +49,23 @@ export class ClientConn {
   #waitingDrain = false;
 
   constructor(opts: {
-    ws: WebSocket;
-    socket: Socket;
+    transport: ClientTransport;
     format: ClientFormat;
     capBytes: number;
     ratePerSec: number;
     burst: number;
     hooks: ConnHooks;
   }) {
-    this.ws = opts.ws;
-    this.socket = opts.socket;
+    this.transport = opts.transport;
     this.format = opts.format;
-    this.remote = `${opts.socket.remoteAddress}:${opts.socket.remotePort}`;
+    this.remote = opts.transport.remote;
     this.#capBytes = opts.capBytes;
     this.#hooks = opts.hooks;
     this.limiter = new TokenBucket(opts.ratePerSec, opts.burst);
   }
 
   get queuedBytes(): number {
-    return this.#pendingBytes + this.socket.writableLength;
+    return this.#pendingBytes + this.transport.writableLength;
   }
 
   /** Queues an event's frame for this client. */
@@ -102,7 +99,7 @@ export class ClientConn {
     if (this.#pending.length === 0) this.#hooks.markDirty(this);
     this.#pending.push(frame);
     this.#pendingBytes += frame.length;
-    if (capped && this.#pendingBytes + this.socket.writableLength > this.#capBytes) this.#overflow();
+    if (capped && this.#pendingBytes + this.transport.writableLength > this.#capBytes) this.#overflow();
   }
 
   #overflow(): void {
@@ -114,14 +111,14 @@ export class ClientConn {
     this.overflowAt = Date.now();
     this.#hooks.overflowed(this);
     // Node emits 'drain' only after a write found the socket over its high-water mark.
-    if (!this.socket.writableNeedDrain) queueMicrotask(() => this.#drained());
+    if (!this.transport.writableNeedDrain) queueMicrotask(() => this.#drained());
     else this.#awaitDrain();
   }
 
   #awaitDrain(): void {
     if (this.#waitingDrain) return;
     this.#waitingDrain = true;
-    this.socket.once('drain', () => {
+    this.transport.onceDrain(() => {
       this.#waitingDrain = false;
       this.#drained();
     });
@@ -142,19 +139,19 @@ export class ClientConn {
   /** Writes what is queued in one write, unless the socket is backed up. */
   flush(): void {
     if (this.state !== 'live' || this.#pending.length === 0) return;
-    if (this.socket.destroyed || !this.socket.writable) return;
+    if (!this.transport.writable) return;
     const frames = this.#pending;
     this.#pending = [];
     this.#conflate.clear();
     // One write per slice: copying ~200-byte frames into one buffer is cheaper
     // than Node's bookkeeping for many small corked writes.
-    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.#pendingBytes));
+    this.transport.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.#pendingBytes));
     this.framesOut += frames.length;
     this.bytesOut += this.#pendingBytes;
     this.#pendingBytes = 0;
     // Past its high-water mark the client is behind: hold and conflate until 'drain'.
     // (Below it the socket never emits 'drain': waiting for one would hang.)
-    if (this.socket.writableNeedDrain) {
+    if (this.transport.writableNeedDrain) {
       this.state = 'backlogged';
       this.#awaitDrain();
     }
@@ -165,13 +162,9 @@ export class ClientConn {
     // What is already queued (often the errors that explain the close) goes out before the close frame.
     this.flush();
     this.markClosed();
-    try {
-      this.ws.close(code, reason);
-    } catch {
-      this.ws.terminate();
-    }
+    this.transport.close(code, reason);
     // A client that never answers the close handshake is cut after a moment.
-    setTimeout(() => this.ws.terminate(), 2_000).unref();
+    setTimeout(() => this.transport.terminate(), 2_000).unref();
   }
 
   markClosed(): void {

@@ -9,7 +9,34 @@ import { EventSchema, type Event, type PriceLevel } from '../../proto/gen/market
 import { ServerFrameSchema } from '../../proto/gen/client_pb.js';
 import { frameField1 } from '../common/link-codec.ts';
 
-export type ClientFormat = 'raw' | 'combined' | 'protobuf';
+/**
+ * raw / combined: Binance JSON in WebSocket text frames; protobuf: a
+ * ServerFrame per WebSocket binary frame; tcp: ServerFrames each behind a
+ * 4-byte big-endian length; grpc: ServerBatch pieces (field 1 around a
+ * ServerFrame), so concatenated pieces are one valid ServerBatch message.
+ */
+export type ClientFormat = 'raw' | 'combined' | 'protobuf' | 'tcp' | 'grpc';
+
+/** Formats whose frames are protobuf ServerFrames (not JSON). */
+export const isProtobufFormat = (f: ClientFormat) => f === 'protobuf' || f === 'tcp' || f === 'grpc';
+
+/** Wraps encoded ServerFrame bytes for a protobuf format. */
+export function wrapServerFrame(format: 'protobuf' | 'tcp' | 'grpc', frame: Uint8Array): Buffer {
+  switch (format) {
+    case 'protobuf':
+      return prepareFrame(frame, true);
+    case 'tcp': {
+      const out = Buffer.allocUnsafe(4 + frame.length);
+      out.writeUInt32BE(frame.length, 0);
+      out.set(frame, 4);
+      return out;
+    }
+    case 'grpc': {
+      const f = frameField1(frame);
+      return Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+    }
+  }
+}
 
 // ws documents Sender.frame as public; @types/ws does not declare it.
 const Sender = (wsModule as unknown as {
@@ -103,6 +130,8 @@ export class EncodedEvent {
   #raw: Buffer | undefined;
   #combined: Buffer | undefined;
   #proto: Buffer | undefined;
+  #tcp: Buffer | undefined;
+  #grpc: Buffer | undefined;
 
   constructor(topic: string, seq: number, bytes: Uint8Array, event?: Event) {
     this.topic = topic;
@@ -121,16 +150,20 @@ export class EncodedEvent {
         return (this.#raw ??= prepareFrame(JSON.stringify(eventData(this.event)), false));
       case 'combined':
         return (this.#combined ??= prepareFrame(`{"stream":${JSON.stringify(this.topic)},"data":${JSON.stringify(eventData(this.event))}}`, false));
+      // ServerFrame.event is field 1: the event's own bytes framed, not re-encoded.
       case 'protobuf':
-        // ServerFrame.event is field 1: the event's own bytes framed, not re-encoded.
-        return (this.#proto ??= prepareFrame(frameField1(this.bytes), true));
+        return (this.#proto ??= wrapServerFrame('protobuf', frameField1(this.bytes)));
+      case 'tcp':
+        return (this.#tcp ??= wrapServerFrame('tcp', frameField1(this.bytes)));
+      case 'grpc':
+        return (this.#grpc ??= wrapServerFrame('grpc', frameField1(this.bytes)));
     }
   }
 }
 
 /** Control messages (results, errors, resync notices) for one client. */
 export function controlFrame(format: ClientFormat, json: object, proto: MessageInitShape<typeof ServerFrameSchema>['kind']): Buffer {
-  if (format === 'protobuf') return prepareFrame(toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: proto })), true);
+  if (isProtobufFormat(format)) return wrapServerFrame(format as 'protobuf' | 'tcp' | 'grpc', toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: proto })));
   return prepareFrame(JSON.stringify(json), false);
 }
 

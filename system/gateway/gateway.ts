@@ -16,6 +16,7 @@ import { TokenBucket } from '../common/token-bucket.ts';
 import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { ParsedTopic } from '../common/topics.ts';
 import { ClientConn } from './client-conn.ts';
+import { WsTransport } from './transport.ts';
 import { TopicHub } from './topic-hub.ts';
 import { SessionTap } from './session-tap.ts';
 import { ServerPool } from './server-pool.ts';
@@ -91,10 +92,10 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       if (now - c.lastRx >= config.pongTimeoutMs) {
         stats.count('idle_timeouts');
         c.markClosed();
-        c.ws.terminate();
+        c.transport.terminate();
         return;
       }
-      c.ws.ping();
+      c.transport.ping();
       wheel.schedule(c, config.pingIntervalMs);
     },
   });
@@ -287,8 +288,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     if (checked.length > config.maxStreamsPerConnection) return rejectUpgrade(socket, 400, `Too many streams: at most ${config.maxStreamsPerConnection} per connection`);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const c = new ClientConn({
-        ws,
-        socket,
+        transport: new WsTransport(ws, socket),
         format,
         capBytes: config.sendQueueBytes,
         ratePerSec: config.inboundRatePerSec,

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { create, toBinary } from '@bufbuild/protobuf';
+import { WsTransport } from '../../system/gateway/transport.ts';
 import { ClientConn } from '../../system/gateway/client-conn.ts';
 import { EncodedEvent, prepareFrame } from '../../system/gateway/codec.ts';
 import { EventSchema } from '../../proto/gen/market_pb.js';
@@ -104,8 +105,7 @@ function setup(capBytes: number) {
     },
   };
   const conn = new ClientConn({
-    ws: ws as unknown as WebSocket,
-    socket: socket as unknown as Socket,
+    transport: new WsTransport(ws as unknown as WebSocket, socket as unknown as Socket),
     format: 'raw',
     capBytes,
     ratePerSec: 10,

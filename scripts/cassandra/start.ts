@@ -1,6 +1,7 @@
 // Starts one Cassandra node from Maven Central's jars and keeps it running
 // until Ctrl-C; prints its CQL contact point, start time and RSS.
-// Usage: node scripts/cassandra/start.ts [--heap-mb 512] [--data DIR]
+// Usage: node scripts/cassandra/start.ts [--heap-mb 512] [--data DIR] [--port CQL_PORT]
+// `pushctl up --history cassandra` runs it as one of the cluster's processes.
 import { startCassandra } from '../../system/history/cassandra-node.ts';
 
 const arg = (name: string) => {
@@ -11,6 +12,7 @@ const node = await startCassandra({
   heapMb: Number(arg('--heap-mb') ?? 512),
   dataDir: arg('--data'),
   keepData: arg('--data') !== undefined,
+  cqlPort: arg('--port') ? Number(arg('--port')) : undefined,
 });
 process.stdout.write(JSON.stringify({ ready: true, cassandra: node.contactPoint, startMs: node.startMs, rssMb: node.rssMb(), dataDir: node.dataDir }) + '\n');
 const stop = async () => {

@@ -34,6 +34,8 @@ export interface CassandraStartOptions {
   dataDir?: string;
   keepData?: boolean;
   timeoutMs?: number;
+  /** CQL port; default a free one. */
+  cqlPort?: number;
   /** Where the JVM's stdout/stderr go; default: a file in the data dir. */
   logFile?: string;
 }
@@ -164,7 +166,7 @@ export async function startCassandra(opts: CassandraStartOptions = {}): Promise<
   const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'mp-cassandra-'));
   for (const sub of ['data', 'commitlog', 'saved_caches', 'hints', 'triggers', 'cdc_raw', 'logs']) mkdirSync(join(dir, sub), { recursive: true });
   const storagePort = await freePort();
-  const cqlPort = await freePort();
+  const cqlPort = opts.cqlPort ?? (await freePort());
   writeFileSync(join(dir, 'cassandra.yaml'), yaml(storagePort, cqlPort, dir));
   writeFileSync(join(dir, 'logback.xml'), LOGBACK);
   const heap = opts.heapMb ?? 512;

@@ -31,7 +31,8 @@ export class SqliteKlineStore implements KlineStore {
   constructor(path: string, name = 'embedded') {
     this.name = name;
     this.#db = new DatabaseSync(path);
-    this.#db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+    // Several servers of one `pushctl up` may share the file: wait for each other's locks.
+    this.#db.exec(`PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS klines (
         symbol TEXT NOT NULL, interval TEXT NOT NULL, open_time INTEGER NOT NULL, close_time INTEGER NOT NULL,
         open TEXT, high TEXT, low TEXT, close TEXT, volume TEXT, quote_volume TEXT, trades INTEGER,

@@ -1,7 +1,7 @@
 import { Command, Flags } from '@oclif/core';
 import { fail } from '../lib/fail.ts';
 import { findOnPath } from '../lib/binaries.ts';
-import { chooseBackends, planCluster, portCount, portsFromBase, portsFromList, type ClusterPlan } from '../lib/cluster-plan.ts';
+import { chooseBackends, planCluster, portCount, portsFromBase, portsFromList, type ClusterPlan, type HistoryChoice } from '../lib/cluster-plan.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
 import { LiveView } from '../lib/live-view.ts';
 import { freePorts } from '../lib/ports.ts';
@@ -41,6 +41,12 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     detach: Flags.boolean({ description: 'return once healthy and leave the cluster running', default: false }),
     json: Flags.boolean({ description: 'print the endpoints as one JSON object', default: false }),
     embedded: Flags.boolean({ description: 'force the embedded in-memory mode even when nats-server is installed', default: false }),
+    history: Flags.string({
+      description: 'kline history cold tier: embedded (node:sqlite in the data dir) or cassandra (a node from Maven Central jars, needs java and mvn)',
+      options: ['embedded', 'cassandra'],
+      default: 'embedded',
+    }),
+    cassandra: Flags.string({ description: 'use this Cassandra/Scylla (host:port[,host:port]) for kline history instead' }),
     timeout: Flags.integer({ description: 'seconds to wait for the cluster to become healthy', default: 60, min: 1 }),
   };
 
@@ -57,7 +63,12 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
         { natsServer: findOnPath('nats-server'), redisServer: findOnPath('redis-server') },
       );
       const ports = flags['port-base'] === 0 ? portsFromList(await freePorts(portCount(counts), host), counts) : portsFromBase(flags['port-base'], counts);
-      plan = planCluster({ ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports });
+      const history: HistoryChoice = flags.cassandra
+        ? { kind: 'external', contactPoints: flags.cassandra }
+        : flags.history === 'cassandra'
+          ? { kind: 'spawn', port: (await freePorts(1, host))[0]! }
+          : { kind: 'embedded' };
+      plan = planCluster({ ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports, history });
     } catch (err) {
       fail(this, (err as Error).message, 2);
     }
@@ -151,6 +162,7 @@ function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { js
     `${pad('feed')}${e.feed}`,
     `${pad('bus')}${natsWhere}`,
     `${pad('cache')}${redisWhere}`,
+    `${pad('history')}${plan.cassandra ? `Cassandra ${plan.cassandra}${plan.history.kind === 'spawn' ? ' (started from Maven Central jars)' : ' (external)'}` : `embedded: node:sqlite ${plan.dataDir}/history.sqlite`}`,
     `${pad('data dir')}${plan.dataDir} (logs in ${plan.logDir})`,
   ];
   if (plan.mode === 'embedded') {
@@ -173,6 +185,7 @@ function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { js
     feed: e.feed,
     nats: e.nats ?? null,
     redis: e.redis ?? null,
+    cassandra: plan.cassandra ?? null,
     embedded: plan.embeddedParts,
     detached: state.detached,
     pids: Object.fromEntries(state.processes.map((p) => [p.id, p.pid])),

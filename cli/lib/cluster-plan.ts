@@ -24,6 +24,8 @@ export interface PortMap {
 
 export type BusChoice = { kind: 'external'; url: string } | { kind: 'spawn'; bin: string } | { kind: 'embedded' };
 export type CacheChoice = { kind: 'external'; url: string } | { kind: 'spawn'; bin: string } | { kind: 'none' };
+/** Kline history's cold tier: the embedded node:sqlite file, an existing Cassandra/Scylla, or a node started from Maven Central's jars. */
+export type HistoryChoice = { kind: 'embedded' } | { kind: 'external'; contactPoints: string } | { kind: 'spawn'; port: number };
 
 export interface BackendFlags {
   nats?: string;
@@ -120,6 +122,8 @@ export interface PlanInput extends RoleCounts {
   bus: BusChoice;
   cache: CacheChoice;
   ports: PortMap;
+  /** Default: embedded. */
+  history?: HistoryChoice;
 }
 
 export interface PlannedRole {
@@ -165,6 +169,9 @@ export interface ClusterPlan {
   redisUrl?: string;
   bus: BusChoice;
   cache: CacheChoice;
+  history: HistoryChoice;
+  /** Cassandra contact points when the history's cold tier is Cassandra. */
+  cassandra?: string;
   roles: PlannedRole[];
   processes: PlannedProcess[];
   /** Gateways and servers that must be listed by the router's /v1/nodes before the cluster counts as up. */
@@ -196,6 +203,9 @@ export function planCluster(input: PlanInput): ClusterPlan {
   const redisUrl =
     input.cache.kind === 'external' ? input.cache.url : input.cache.kind === 'spawn' ? `redis://${host}:${ports.redis}` : undefined;
 
+  const history: HistoryChoice = input.history ?? { kind: 'embedded' };
+  const cassandra = history.kind === 'external' ? history.contactPoints : history.kind === 'spawn' ? `${host}:${history.port}` : undefined;
+  const serverHistory = cassandra ? { cassandra } : { embeddedPath: join(dataDir, 'history.sqlite') };
   const routerUrls = ports.routers.map(http);
   // Only the fields each role reads; the role fills in its own defaults.
   const common = (id: string) => ({
@@ -235,7 +245,7 @@ export function planCluster(input: PlanInput): ClusterPlan {
       id,
       role: 'server',
       tier: 2,
-      config: { ...common(id), grpcPort, adminPort, ...(redisUrl ? { redis: redisUrl } : {}) },
+      config: { ...common(id), grpcPort, adminPort, ...(redisUrl ? { redis: redisUrl } : {}), history: serverHistory },
       healthUrl: `${http(adminPort)}/healthz`,
       urls: { grpc: `${host}:${grpcPort}`, admin: http(adminPort) },
       ports: [grpcPort, adminPort],
@@ -294,6 +304,21 @@ export function planCluster(input: PlanInput): ClusterPlan {
       dirs: [dir],
     });
   }
+  if (history.kind === 'spawn') {
+    const dir = join(dataDir, 'cassandra');
+    processes.push({
+      id: 'cassandra',
+      kind: 'binary',
+      tier: 0,
+      command: process.execPath,
+      args: ['scripts/cassandra/start.ts', '--port', String(history.port), '--data', dir],
+      logFile: logFile('cassandra'),
+      ports: [history.port],
+      readyIds: [],
+      healthUrls: [],
+      dirs: [dir],
+    });
+  }
   if (embedded) {
     const config: EmbeddedConfig = {
       id: 'embedded',
@@ -343,6 +368,8 @@ export function planCluster(input: PlanInput): ClusterPlan {
     ...(redisUrl ? { redisUrl } : {}),
     bus: input.bus,
     cache: input.cache,
+    history,
+    ...(cassandra ? { cassandra } : {}),
     roles,
     processes,
     registeredIds: roles.filter((r) => r.role === 'gateway' || r.role === 'server').map((r) => r.id),

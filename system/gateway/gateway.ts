@@ -11,18 +11,16 @@ import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 import { createJsonServer, listen, closeServer, sendJson, readJson, fetchJson } from '../common/http.ts';
 import { Heartbeat } from '../common/heartbeat.ts';
 import { ProcessStats } from '../common/process-stats.ts';
-import { TimingWheel } from '../common/timing-wheel.ts';
-import { TokenBucket } from '../common/token-bucket.ts';
 import { selfRecord, type NodeRecord } from '../common/registry.ts';
-import type { ParsedTopic } from '../common/topics.ts';
-import { ClientConn } from './client-conn.ts';
+import type { ClientConn } from './client-conn.ts';
+import { Sessions } from './sessions.ts';
 import { WsTransport } from './transport.ts';
 import { TopicHub } from './topic-hub.ts';
 import { SessionTap } from './session-tap.ts';
 import { ServerPool } from './server-pool.ts';
 import { KlineProxy } from '../history/gateway-proxy.ts';
 import { controlFrame, type ClientFormat } from './codec.ts';
-import { parseJsonRequest, parseProtobufRequest, type Command, type RequestError, type RequestId } from './protocol.ts';
+import { parseJsonRequest, parseProtobufRequest, type Command, type RequestError } from './protocol.ts';
 
 export async function startGateway(config: GatewayConfig, ctx: RoleContext): Promise<RoleHandle> {
   const { log } = ctx;
@@ -31,9 +29,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   const startedAt = Date.now();
   let draining = false;
   let symbols = new Set<string>();
-  const conns = new Set<ClientConn>();
   const drainTimers = new Set<NodeJS.Timeout>();
-  const accept = new TokenBucket(config.acceptRate, config.acceptRate);
   const tap = new SessionTap(config.id);
 
   const resyncFrame = (c: ClientConn, topic: string, reason: string) => {
@@ -76,107 +72,18 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   symbolTimer.unref();
   await pool.start();
 
-  // --- heartbeats and slow-client deadlines: one wheel for every connection
-  const wheel = new TimingWheel<ClientConn>({
-    tickMs: Math.max(10, Math.min(1_000, Math.floor(config.pingIntervalMs / 4))),
-    slots: 256,
-    onExpire: (c) => {
-      if (c.state === 'closed') return;
-      const now = Date.now();
-      if (c.state === 'resyncing' && c.overflowAt && now - c.overflowAt >= config.slowClientGraceMs) {
-        stats.count('slow_disconnects');
-        log.info('disconnecting a client that could not keep up', { conn: c.id, remote: c.remote });
-        c.close(4001, 'slow consumer: could not keep up');
-        return;
-      }
-      if (now - c.lastRx >= config.pongTimeoutMs) {
-        stats.count('idle_timeouts');
-        c.markClosed();
-        c.transport.terminate();
-        return;
-      }
-      c.transport.ping();
-      wheel.schedule(c, config.pingIntervalMs);
-    },
-  });
-  wheel.start();
+  const sessions = new Sessions({ config, hub, stats, log, tap, symbols: () => symbols });
+  const conns = sessions.conns;
 
-  // --- replies
-  const reply = (c: ClientConn, id: RequestId, result: string[] | null) =>
-    c.send(controlFrame(c.format, { result, id }, { case: 'result', value: { id: typeof id === 'number' ? BigInt(id) : 0n, topics: result ?? [] } }));
-  const replyError = (c: ClientConn, e: Omit<RequestError, 'kind'>) => {
-    stats.count('request_errors');
-    c.send(controlFrame(c.format, { error: { code: e.code, msg: e.msg }, id: e.id }, { case: 'error', value: { id: typeof e.id === 'number' ? BigInt(e.id) : 0n, code: e.code, msg: e.msg } }));
-  };
-
-  /** Parses and checks topics; the whole request fails if any is bad (nothing half-applied). */
-  const checkTopics = (raw: string[]): ParsedTopic[] | string => {
-    const out: ParsedTopic[] = [];
-    for (const r of raw) {
-      const p = hub.validate(r);
-      if (typeof p === 'string') return `Invalid request: ${p}`;
-      if (symbols.size > 0 && !symbols.has(p.symbol)) return `Invalid request: unknown symbol "${p.symbol}" in stream "${r}"`;
-      out.push(p);
-    }
-    return out;
-  };
-
-  const subscribe = (c: ClientConn, id: RequestId, raw: string[], silent = false): string | undefined => {
-    const topics = checkTopics(raw);
-    if (typeof topics === 'string') return topics;
-    const fresh = new Set(topics.filter((t) => !c.topics.has(t.topic)).map((t) => t.topic));
-    if (c.topics.size + fresh.size > config.maxStreamsPerConnection) {
-      return `Too many streams: at most ${config.maxStreamsPerConnection} per connection`;
-    }
-    if (!silent) reply(c, id, null);
-    for (const t of topics) hub.subscribe(c, t);
-    return undefined;
-  };
-
-  const handle = (c: ClientConn, cmd: Command | RequestError) => {
-    switch (cmd.kind) {
-      case 'error':
-        return replyError(c, cmd);
-      case 'subscribe': {
-        const err = subscribe(c, cmd.id, cmd.topics);
-        if (err) replyError(c, { id: cmd.id, code: err.startsWith('Too many') ? 4 : 2, msg: err });
-        else tap.emit({ ev: 'subscribe', s: String(c.id), streams: cmd.topics });
-        return;
-      }
-      case 'unsubscribe': {
-        const topics = checkTopics(cmd.topics);
-        if (typeof topics === 'string') return replyError(c, { id: cmd.id, code: 2, msg: topics });
-        for (const t of topics) hub.unsubscribe(c, t.topic);
-        tap.emit({ ev: 'unsubscribe', s: String(c.id), streams: cmd.topics });
-        return reply(c, cmd.id, null);
-      }
-      case 'list':
-        return reply(c, cmd.id, [...c.topics]);
-      case 'ping':
-        return c.send(controlFrame(c.format, { pong: Date.now() }, { case: 'pong', value: { clientTimeUs: BigInt(cmd.clientTimeUs), serverTimeUs: BigInt(Date.now() * 1000) } }));
-    }
-  };
-
-  const onMessage = (c: ClientConn, data: RawData, isBinary: boolean) => {
-    c.lastRx = Date.now();
-    stats.count('requests');
-    if (!c.limiter.take()) {
-      c.violations++;
-      stats.count('rate_limited');
-      if (c.violations > config.inboundViolationsToClose) {
-        log.info('closing a client that keeps flooding', { conn: c.id, remote: c.remote });
-        c.close(1008, 'too many requests');
-        return;
-      }
-      return replyError(c, { id: null, code: 5, msg: `Too many requests: at most ${config.inboundRatePerSec} messages per second` });
-    }
+  /** A WebSocket message: JSON text, or protobuf ClientFrames with ?format=protobuf. */
+  const wsRequest = (c: ClientConn, data: RawData, isBinary: boolean) => (): Command | RequestError => {
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (c.format === 'protobuf') {
-      if (!isBinary) return replyError(c, { id: null, code: 6, msg: 'Text frame on a protobuf connection: send binary ClientFrame messages' });
-      return handle(c, parseProtobufRequest(buf));
+      if (!isBinary) return { kind: 'error', id: null, code: 6, msg: 'Text frame on a protobuf connection: send binary ClientFrame messages' };
+      return parseProtobufRequest(buf);
     }
-    if (isBinary) return replyError(c, { id: null, code: 6, msg: 'Binary frame on a JSON connection: send text JSON requests (or connect with ?format=protobuf)' });
-    handle(c, parseJsonRequest(buf.toString('utf8')));
+    if (isBinary) return { kind: 'error', id: null, code: 6, msg: 'Binary frame on a JSON connection: send text JSON requests (or connect with ?format=protobuf)' };
+    return parseJsonRequest(buf.toString('utf8'));
   };
 
   // --- HTTP: REST, admin, and the WebSocket upgrade
@@ -280,44 +187,15 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     if (fmt === 'protobuf') format = 'protobuf';
     else if (fmt !== null && fmt !== 'json') return rejectUpgrade(socket, 400, `unknown format "${fmt}": use json or protobuf`);
     if (draining) return rejectUpgrade(socket, 503, 'gateway draining: ask the router for another gateway', 1);
-    if (conns.size >= config.maxConnections) return rejectUpgrade(socket, 503, 'gateway full: ask the router for another gateway', 1 + Math.floor(Math.random() * 3));
-    // Reconnect storms: admit at a bounded rate; the jittered Retry-After spreads the herd.
-    if (!accept.take()) return rejectUpgrade(socket, 503, 'too many new connections right now: retry shortly', 1 + Math.floor(Math.random() * 3));
-    const checked = checkTopics(streams);
+    const refused = sessions.admit();
+    if (refused) return rejectUpgrade(socket, 503, refused, 1 + Math.floor(Math.random() * 3));
+    const checked = sessions.checkTopics(streams);
     if (typeof checked === 'string') return rejectUpgrade(socket, 400, checked);
-    if (checked.length > config.maxStreamsPerConnection) return rejectUpgrade(socket, 400, `Too many streams: at most ${config.maxStreamsPerConnection} per connection`);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const c = new ClientConn({
-        transport: new WsTransport(ws, socket),
-        format,
-        capBytes: config.sendQueueBytes,
-        ratePerSec: config.inboundRatePerSec,
-        burst: config.inboundBurst,
-        hooks: {
-          markDirty: (x) => hub.markDirty(x),
-          overflowed: (x) => {
-            stats.count('overflows');
-            wheel.schedule(x, config.slowClientGraceMs); // the grace deadline, checked by the wheel
-          },
-          resync: (x, reason) => {
-            stats.count('resyncs');
-            wheel.schedule(x, config.pingIntervalMs);
-            hub.resyncConn(x, reason);
-          },
-        },
-      });
-      conns.add(c);
-      stats.count('connections_opened');
-      c.abort.signal.addEventListener('abort', () => {
-        conns.delete(c);
-        wheel.cancel(c);
-        hub.removeConn(c);
-        tap.emit({ ev: 'close', s: String(c.id) });
-      });
-      tap.emit({ ev: 'connect', s: String(c.id), format: format === 'protobuf' ? 'protobuf' : 'json', streams: checked.map((t) => t.topic) });
-      ws.on('message', (data, isBinary) => onMessage(c, data, isBinary));
-      ws.on('pong', () => (c.lastRx = Date.now()));
-      ws.on('ping', () => (c.lastRx = Date.now()));
+      const c = sessions.open(new WsTransport(ws, socket), format, checked);
+      ws.on('message', (data, isBinary) => sessions.receive(c, wsRequest(c, data, isBinary)));
+      ws.on('pong', () => sessions.touch(c));
+      ws.on('ping', () => sessions.touch(c));
       ws.on('error', (err) => {
         stats.count('socket_errors');
         log.debug('client socket error', { conn: c.id, err: err.message });
@@ -326,8 +204,6 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       socket.once('end', () => c.markClosed());
       socket.once('close', () => c.markClosed());
       ws.on('close', () => c.markClosed());
-      wheel.schedule(c, config.pingIntervalMs);
-      if (checked.length) subscribe(c, null, checked.map((t) => t.topic), true);
     });
   });
 
@@ -390,10 +266,9 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       clearInterval(sampler);
       clearInterval(symbolTimer);
       for (const t of drainTimers) clearTimeout(t);
-      wheel.stop();
       tap.stop();
       await heartbeat.stop();
-      for (const c of [...conns]) c.close(1001, 'gateway shutting down');
+      sessions.closeAll(1001, 'gateway shutting down');
       pool.stop();
       hub.stop();
       wss.close();

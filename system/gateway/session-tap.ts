@@ -9,7 +9,7 @@ export interface TapEvent {
   /** Session id, unique per gateway process. */
   s: string;
   streams?: string[];
-  format?: 'json' | 'protobuf';
+  format?: 'json' | 'protobuf' | 'tcp' | 'grpc';
 }
 
 const MAX_BUFFERED = 1024 * 1024;

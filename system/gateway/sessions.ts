@@ -1,0 +1,196 @@
+// Client sessions, whatever the protocol: admission, request handling
+// (subscribe / unsubscribe / list / ping with their replies and errors),
+// inbound rate limits, and heartbeats and slow-client deadlines on one timing
+// wheel. Front ends (WebSocket in gateway.ts, tcp-api.ts, grpc-api.ts) only
+// parse their wire format and hand over a ClientTransport.
+import type { GatewayConfig } from '../common/config.ts';
+import type { Logger } from '../common/logger.ts';
+import type { ProcessStats } from '../common/process-stats.ts';
+import { TimingWheel } from '../common/timing-wheel.ts';
+import { TokenBucket } from '../common/token-bucket.ts';
+import type { ParsedTopic } from '../common/topics.ts';
+import { ClientConn } from './client-conn.ts';
+import { controlFrame, type ClientFormat } from './codec.ts';
+import type { Command, RequestError, RequestId } from './protocol.ts';
+import type { SessionTap } from './session-tap.ts';
+import type { TopicHub } from './topic-hub.ts';
+import type { ClientTransport } from './transport.ts';
+
+export class Sessions {
+  readonly conns = new Set<ClientConn>();
+  #config: GatewayConfig;
+  #hub: TopicHub;
+  #stats: ProcessStats;
+  #log: Logger;
+  #tap: SessionTap;
+  #symbols: () => ReadonlySet<string>;
+  #accept: TokenBucket;
+  #wheel: TimingWheel<ClientConn>;
+
+  constructor(o: { config: GatewayConfig; hub: TopicHub; stats: ProcessStats; log: Logger; tap: SessionTap; symbols: () => ReadonlySet<string> }) {
+    this.#config = o.config;
+    this.#hub = o.hub;
+    this.#stats = o.stats;
+    this.#log = o.log;
+    this.#tap = o.tap;
+    this.#symbols = o.symbols;
+    this.#accept = new TokenBucket(o.config.acceptRate, o.config.acceptRate);
+    this.#wheel = new TimingWheel<ClientConn>({
+      tickMs: Math.max(10, Math.min(1_000, Math.floor(o.config.pingIntervalMs / 4))),
+      slots: 256,
+      onExpire: (c) => this.#check(c),
+    });
+    this.#wheel.start();
+  }
+
+  /** Why a new client must be turned away right now (full, or past the admission rate), or undefined. */
+  admit(): string | undefined {
+    if (this.conns.size >= this.#config.maxConnections) return 'gateway full: ask the router for another gateway';
+    // Reconnect storms: admit at a bounded rate; callers send a jittered retry hint.
+    if (!this.#accept.take()) return 'too many new connections right now: retry shortly';
+    return undefined;
+  }
+
+  /** Parses and checks topics; the whole request fails if any is bad (nothing half-applied). */
+  checkTopics(raw: readonly string[]): ParsedTopic[] | string {
+    const out: ParsedTopic[] = [];
+    const symbols = this.#symbols();
+    for (const r of raw) {
+      const p = this.#hub.validate(r);
+      if (typeof p === 'string') return `Invalid request: ${p}`;
+      if (symbols.size > 0 && !symbols.has(p.symbol)) return `Invalid request: unknown symbol "${p.symbol}" in stream "${r}"`;
+      out.push(p);
+    }
+    if (out.length > this.#config.maxStreamsPerConnection) return `Too many streams: at most ${this.#config.maxStreamsPerConnection} per connection`;
+    return out;
+  }
+
+  /** A client admitted by its front end: binds it, subscribes its initial topics, starts its heartbeat. */
+  open(transport: ClientTransport, format: ClientFormat, initial: ParsedTopic[] = []): ClientConn {
+    const config = this.#config;
+    const c = new ClientConn({
+      transport,
+      format,
+      capBytes: config.sendQueueBytes,
+      ratePerSec: config.inboundRatePerSec,
+      burst: config.inboundBurst,
+      hooks: {
+        markDirty: (x) => this.#hub.markDirty(x),
+        overflowed: (x) => {
+          this.#stats.count('overflows');
+          this.#wheel.schedule(x, config.slowClientGraceMs); // the grace deadline, checked by the wheel
+        },
+        resync: (x, reason) => {
+          this.#stats.count('resyncs');
+          this.#wheel.schedule(x, config.pingIntervalMs);
+          this.#hub.resyncConn(x, reason);
+        },
+      },
+    });
+    this.conns.add(c);
+    this.#stats.count('connections_opened');
+    c.abort.signal.addEventListener('abort', () => {
+      this.conns.delete(c);
+      this.#wheel.cancel(c);
+      this.#hub.removeConn(c);
+      this.#tap.emit({ ev: 'close', s: String(c.id) });
+    });
+    this.#tap.emit({ ev: 'connect', s: String(c.id), format: format === 'raw' || format === 'combined' ? 'json' : format, streams: initial.map((t) => t.topic) });
+    this.#wheel.schedule(c, config.pingIntervalMs);
+    if (initial.length) this.#subscribe(c, null, initial, true);
+    return c;
+  }
+
+  /** Any sign of life from the client (a message, a pong). */
+  touch(c: ClientConn): void {
+    c.lastRx = Date.now();
+  }
+
+  /** One inbound request. `parse` runs only once the rate limit let it through, so a flood costs no parsing. */
+  receive(c: ClientConn, parse: () => Command | RequestError): void {
+    c.lastRx = Date.now();
+    this.#stats.count('requests');
+    if (!c.limiter.take()) {
+      c.violations++;
+      this.#stats.count('rate_limited');
+      if (c.violations > this.#config.inboundViolationsToClose) {
+        this.#log.info('closing a client that keeps flooding', { conn: c.id, remote: c.remote });
+        c.close(1008, 'too many requests');
+        return;
+      }
+      return this.#error(c, { id: null, code: 5, msg: `Too many requests: at most ${this.#config.inboundRatePerSec} messages per second` });
+    }
+    this.#handle(c, parse());
+  }
+
+  #handle(c: ClientConn, cmd: Command | RequestError): void {
+    switch (cmd.kind) {
+      case 'error':
+        return this.#error(c, cmd);
+      case 'subscribe': {
+        const topics = this.checkTopics(cmd.topics);
+        if (typeof topics === 'string') return this.#error(c, { id: cmd.id, code: topics.startsWith('Too many') ? 4 : 2, msg: topics });
+        const err = this.#subscribe(c, cmd.id, topics);
+        if (err) return this.#error(c, { id: cmd.id, code: 4, msg: err });
+        this.#tap.emit({ ev: 'subscribe', s: String(c.id), streams: cmd.topics });
+        return;
+      }
+      case 'unsubscribe': {
+        const topics = this.checkTopics(cmd.topics);
+        if (typeof topics === 'string') return this.#error(c, { id: cmd.id, code: 2, msg: topics });
+        for (const t of topics) this.#hub.unsubscribe(c, t.topic);
+        this.#tap.emit({ ev: 'unsubscribe', s: String(c.id), streams: cmd.topics });
+        return this.#reply(c, cmd.id, null);
+      }
+      case 'list':
+        return this.#reply(c, cmd.id, [...c.topics]);
+      case 'ping':
+        return c.send(controlFrame(c.format, { pong: Date.now() }, { case: 'pong', value: { clientTimeUs: BigInt(cmd.clientTimeUs), serverTimeUs: BigInt(Date.now() * 1000) } }));
+    }
+  }
+
+  #subscribe(c: ClientConn, id: RequestId, topics: ParsedTopic[], silent = false): string | undefined {
+    const fresh = new Set(topics.filter((t) => !c.topics.has(t.topic)).map((t) => t.topic));
+    if (c.topics.size + fresh.size > this.#config.maxStreamsPerConnection) {
+      return `Too many streams: at most ${this.#config.maxStreamsPerConnection} per connection`;
+    }
+    if (!silent) this.#reply(c, id, null);
+    for (const t of topics) this.#hub.subscribe(c, t);
+    return undefined;
+  }
+
+  #reply(c: ClientConn, id: RequestId, result: string[] | null): void {
+    c.send(controlFrame(c.format, { result, id }, { case: 'result', value: { id: typeof id === 'number' ? BigInt(id) : 0n, topics: result ?? [] } }));
+  }
+
+  #error(c: ClientConn, e: Omit<RequestError, 'kind'>): void {
+    this.#stats.count('request_errors');
+    c.send(controlFrame(c.format, { error: { code: e.code, msg: e.msg }, id: e.id }, { case: 'error', value: { id: typeof e.id === 'number' ? BigInt(e.id) : 0n, code: e.code, msg: e.msg } }));
+  }
+
+  /** The wheel's visit to one connection: slow-client deadline, idle timeout, or the next ping. */
+  #check(c: ClientConn): void {
+    if (c.state === 'closed') return;
+    const now = Date.now();
+    if (c.state === 'resyncing' && c.overflowAt && now - c.overflowAt >= this.#config.slowClientGraceMs) {
+      this.#stats.count('slow_disconnects');
+      this.#log.info('disconnecting a client that could not keep up', { conn: c.id, remote: c.remote });
+      c.close(4001, 'slow consumer: could not keep up');
+      return;
+    }
+    if (now - c.lastRx >= this.#config.pongTimeoutMs) {
+      this.#stats.count('idle_timeouts');
+      c.markClosed();
+      c.transport.terminate();
+      return;
+    }
+    c.transport.ping();
+    this.#wheel.schedule(c, this.#config.pingIntervalMs);
+  }
+
+  /** Closes every client (gateway stopping). */
+  closeAll(code: number, reason: string): void {
+    this.#wheel.stop();
+    for (const c of [...this.conns]) c.close(code, reason);
+  }
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import React from 'react';
 import { render } from 'ink-testing-library';
 import { encodeIntoCompressedBase64 } from 'hdr-histogram-js';
-import { newHistogram, Meter, type TopicTrack } from '../../cli/lib/bench/meter.ts';
+import { newHistogram, Meter, TopicTrack } from '../../cli/lib/bench/meter.ts';
 import { addEncoded, latencySummary, latencyBars } from '../../cli/lib/bench/figures.ts';
 import { parseThreshold, evaluate } from '../../cli/lib/bench/thresholds.ts';
 import { parseCapture, formatCapture, remapSymbols, parseDuration } from '../../cli/lib/bench/scenario.ts';
@@ -86,7 +86,8 @@ test('amplified copies are split across agents without overlap, jittered, scaled
 test('the meter checks per-topic sequences, counts resyncs and keeps snapshots out of the latency', () => {
   let now = 10_000_000;
   const m = new Meter(() => now);
-  const track: TopicTrack = new Map();
+  const track = new TopicTrack();
+  track.subscribed(['btcusdt@depth', 'btcusdt@ticker'], now - 1_000_000);
   const frame = (topic: string, e: string, seq: number, pt: number) => Buffer.from(`{"stream":"${topic}","data":{"e":"${e}","E":1,"s":"BTCUSDT","seq":${seq},"ep":1,"pt":${pt}}}`);
   m.onJson(frame('btcusdt@depth', 'depthSnapshot', 5, 1), track); // snapshot: base of the sequence, not a sample
   m.onJson(frame('btcusdt@depth', 'depthUpdate', 6, now - 2_000), track);
@@ -96,8 +97,12 @@ test('the meter checks per-topic sequences, counts resyncs and keeps snapshots o
   m.onJson(frame('btcusdt@depth', 'depthSnapshot', 50, 1), track);
   m.onJson(frame('btcusdt@depth', 'depthUpdate', 51, now + 5), track); // pt after receipt: counted, recorded as 0
   m.onJson(Buffer.from('{"error":{"code":2,"msg":"bad"},"id":1}'), track);
+  // Published before the client subscribed (a ticker's snapshot): catch-up, not a sample.
+  m.onJson(frame('btcusdt@ticker', '24hrTicker', 7, now - 2_000_000), track);
+  m.onJson(frame('btcusdt@ticker', '24hrTicker', 8, now - 1_000), track);
   const c = m.counters;
-  assert.equal(c.msgs, 6);
+  assert.equal(c.msgs, 8);
+  assert.equal(c.catchup, 1);
   assert.equal(c.snapshots, 2);
   assert.equal(c.gaps, 2);
   assert.equal(c.gapEvents, 1);
@@ -105,7 +110,7 @@ test('the meter checks per-topic sequences, counts resyncs and keeps snapshots o
   assert.equal(c.resyncs, 1);
   assert.equal(c.negative, 1);
   assert.equal(c.errors, 1);
-  assert.equal(m.latency.totalCount, 3);
+  assert.equal(m.latency.totalCount, 4);
   assert.ok(Math.abs(m.latency.maxValue - 200_000) < 200);
   now += 1;
 });

@@ -156,6 +156,11 @@ function spawnLocalAgent(nats: string, name: string): Promise<AgentTrack> {
   });
 }
 
+/** A wait that never keeps the process alive by itself (losing side of a race). */
+function bounded(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
 async function discover(nc: NatsConnection, waitMs = 1_000): Promise<AgentHello[]> {
   const inbox = createInbox();
   const found: AgentHello[] = [];
@@ -252,17 +257,17 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       }
     })();
 
-    // Plans.
+    // Plans: one seed for all, so the agents' shares of the amplified copies fit together.
+    const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
     const plan = (a: AgentTrack, index: number): AgentPlan => ({
       runId, agent: a.name, index, agents: agents.length, sessions: sc.sessions, amplify: sc.amplify, jitterMs: sc.jitterMs,
-      speed: sc.speed, durationMs: sc.durationMs, seed: o.seed ?? Math.floor(Math.random() * 2 ** 31), connect: sc.connect, router: o.router,
+      speed: sc.speed, durationMs: sc.durationMs, seed, connect: sc.connect, router: o.router,
       ...(sc.formats ? { formats: sc.formats } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
     });
-    const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
     await Promise.all(
       agents.map(async (a, i) => {
         try {
-          const r = decodeJson<{ ok?: boolean; error?: string }>((await nc.request(planSubject(a.name), encodeJson({ ...plan(a, i), seed }), { timeout: 5_000 })).data);
+          const r = decodeJson<{ ok?: boolean; error?: string }>((await nc.request(planSubject(a.name), encodeJson(plan(a, i)), { timeout: 5_000 })).data);
           if (!r.ok) throw new Error(r.error ?? 'refused the plan');
         } catch (err) {
           a.state = 'failed';
@@ -330,11 +335,11 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
 
     // Run, then wait for the results (bounded) and the HTTP phases.
     const abortWait = new Promise<void>((r) => o.signal?.addEventListener('abort', () => r(), { once: true }));
-    await Promise.race([new Promise((r) => setTimeout(r, sc.durationMs)), abortWait]);
+    await Promise.race([bounded(sc.durationMs), abortWait]);
     if (o.signal?.aborted) nc.publish(runSubject(runId, 'stop'), encodeJson({}));
-    await Promise.race([resultsDone, new Promise((r) => setTimeout(r, 10_000 + 2 * snapshotMs))]);
+    await Promise.race([resultsDone, bounded(10_000 + 2 * snapshotMs)]);
     httpAbort.abort();
-    await Promise.race([httpDone, new Promise((r) => setTimeout(r, 5_000))]);
+    await Promise.race([httpDone, bounded(5_000)]);
     clearInterval(timer);
     for (const a of agents) {
       if (a.state === 'running' || a.state === 'starting') {

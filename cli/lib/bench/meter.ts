@@ -11,8 +11,27 @@ import { zeroCounters, type Counters } from './wire.ts';
 
 export const newHistogram = (): Histogram => build({ numberOfSignificantValueDigits: 3 });
 
-/** Per connection: topic → last (seq, epoch); a missing topic is fresh (next frame is its base). */
-export type TopicTrack = Map<string, { seq: number; ep: number }>;
+/**
+ * Per connection: topic → last (seq, epoch) (a missing topic is fresh: its next frame is the base), and
+ * when each topic was asked for. Events published before that (the snapshot and the catch-up a server
+ * sends on subscribe) were never late to this client: they are counted as catch-up, not latency samples.
+ */
+export class TopicTrack {
+  readonly last = new Map<string, { seq: number; ep: number }>();
+  readonly since = new Map<string, number>();
+
+  subscribed(topics: Iterable<string>, atUs: number): void {
+    for (const t of topics) {
+      this.since.set(t, atUs);
+      this.last.delete(t);
+    }
+  }
+
+  forget(topic: string): void {
+    this.last.delete(topic);
+    this.since.delete(topic);
+  }
+}
 
 const STREAM_PREFIX = Buffer.from('{"stream":"');
 const SEQ = Buffer.from('"seq":');
@@ -63,19 +82,25 @@ export class Meter {
     return out;
   }
 
+  /** The local clock read as the controller's, µs. */
+  nowUs(): number {
+    return this.#clock() + this.offsetUs;
+  }
+
   #event(track: TopicTrack, topic: string, seq: number, ep: number, pt: number, snapshot: boolean, bytes: number): void {
     const c = this.counters;
     c.msgs++;
     c.bytes += bytes;
-    const last = track.get(topic);
-    if (!last || snapshot) {
-      // A topic's first frame after subscribing is its snapshot (ticker, kline, depth): its pt is the
-      // state's age, not a delivery latency. It sets the base of the sequence.
+    const last = track.last.get(topic);
+    if (snapshot) {
+      // A depth snapshot is state, not an event: it (re)sets the base of the sequence.
       c.snapshots++;
-      track.set(topic, { seq, ep });
+      track.last.set(topic, { seq, ep });
       return;
     }
-    if (ep !== last.ep) {
+    if (!last) {
+      track.last.set(topic, { seq, ep });
+    } else if (ep !== last.ep) {
       c.epochChanges++;
     } else if (seq === last.seq + 1) {
       // in order
@@ -86,8 +111,14 @@ export class Meter {
       c.outOfOrder++;
       return;
     }
-    last.seq = seq;
-    last.ep = ep;
+    if (last) {
+      last.seq = seq;
+      last.ep = ep;
+    }
+    if (pt > 0 && pt < (track.since.get(topic) ?? 0)) {
+      c.catchup++;
+      return;
+    }
     if (pt > 0) {
       let lat = this.#clock() + this.offsetUs - pt;
       if (lat < 0) {
@@ -112,9 +143,9 @@ export class Meter {
       this.counters.resyncs++;
       try {
         const stream = (JSON.parse(buf.toString('utf8')) as { stream?: string }).stream;
-        if (stream) track.delete(stream);
+        if (stream) track.last.delete(stream);
       } catch {
-        track.clear();
+        track.last.clear();
       }
       return;
     }
@@ -147,10 +178,10 @@ export class Meter {
       this.counters.resyncs++;
       try {
         const f = fromBinary(ServerFrameSchema, buf);
-        if (f.kind.case === 'resync' && f.kind.value.topic) track.delete(f.kind.value.topic);
-        else track.clear();
+        if (f.kind.case === 'resync' && f.kind.value.topic) track.last.delete(f.kind.value.topic);
+        else track.last.clear();
       } catch {
-        track.clear();
+        track.last.clear();
       }
       return;
     }

@@ -28,7 +28,7 @@ export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unk
     versions: { pushctl: pkg.version, node: process.version, ws: pkg.dependencies.ws, 'hdr-histogram-js': pkg.dependencies['hdr-histogram-js'], autocannon: pkg.dependencies.autocannon },
     machine: machineInfo(ROOT),
     measurement: {
-      latency: 'client receive time − the event\'s intended publish time (pt, stamped by the feed), µs recorded, ms reported; a topic\'s first frame after subscribing (its snapshot) and depth snapshots are not latency samples',
+      latency: 'client receive time − the event\'s intended publish time (pt, stamped by the feed), µs recorded, ms reported; events published before the client asked for their topic (snapshots and catch-up sent on subscribe: counters.catchup) and depth snapshots (counters.snapshots) are not latency samples',
       merge: 'per-agent HDR histograms added bucket by bucket (exact); percentiles are read from the merged histogram',
     },
     results: {

@@ -5,7 +5,7 @@
 import WebSocket from 'ws';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ClientFrameSchema } from '../../../proto/gen/client_pb.js';
-import type { Meter, TopicTrack } from './meter.ts';
+import { TopicTrack, type Meter } from './meter.ts';
 import type { SessionOp, WireFormat } from './scenario.ts';
 
 export interface SessionEnv {
@@ -30,7 +30,7 @@ export class ReplaySession {
   readonly streams = new Set<string>();
   #env: SessionEnv;
   #ws: WebSocket | undefined;
-  #track: TopicTrack = new Map();
+  #track = new TopicTrack();
   #reqId = 1;
   #closed = true;
   #wantOpen = false;
@@ -53,12 +53,13 @@ export class ReplaySession {
       case 'subscribe':
         for (const s of op.streams) this.streams.add(s);
         this.#env.meter.counters.subscribes++;
+        this.#track.subscribed(op.streams, this.#env.meter.nowUs());
         this.#request('subscribe', op.streams);
         return;
       case 'unsubscribe':
         for (const s of op.streams) {
           this.streams.delete(s);
-          this.#track.delete(s);
+          this.#track.forget(s);
         }
         this.#env.meter.counters.unsubscribes++;
         this.#request('unsubscribe', op.streams);
@@ -139,7 +140,8 @@ export class ReplaySession {
     if (!urls.length) return this.#scheduleRetry(attempt, since, 'router listed no gateway', reconnect);
     const ws = new WebSocket(`${urls[0]}${this.#path()}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
     this.#ws = ws;
-    const track: TopicTrack = new Map();
+    const track = new TopicTrack();
+    track.subscribed(this.streams, env.meter.nowUs());
     this.#track = track;
     let opened = false;
     ws.on('unexpected-response', (_req, res) => {

@@ -29,8 +29,10 @@ export interface Counters {
   /** Market events received. */
   msgs: number;
   bytes: number;
-  /** First frame of a topic after (re)subscribing, and depth snapshots: not latency samples. */
+  /** Depth snapshots: state, not latency samples. */
   snapshots: number;
+  /** Events published before the client asked for their topic (snapshot, catch-up on subscribe): not latency samples. */
+  catchup: number;
   /** Messages missing from per-topic sequences, and how many jumps there were. */
   gaps: number;
   gapEvents: number;
@@ -52,7 +54,7 @@ export interface Counters {
 }
 
 export const zeroCounters = (): Counters => ({
-  msgs: 0, bytes: 0, snapshots: 0, gaps: 0, gapEvents: 0, outOfOrder: 0, resyncs: 0, epochChanges: 0, negative: 0,
+  msgs: 0, bytes: 0, snapshots: 0, catchup: 0, gaps: 0, gapEvents: 0, outOfOrder: 0, resyncs: 0, epochChanges: 0, negative: 0,
   connects: 0, connectFailures: 0, rejected: 0, reconnects: 0, unplannedCloses: 0, subscribes: 0, unsubscribes: 0, errors: 0,
 });
 

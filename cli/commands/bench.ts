@@ -83,12 +83,13 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
 
     // Captures from another cluster: map symbols this feed does not publish onto ones it does.
     let symbolMap: Record<string, string> = {};
+    const capturedSymbols = scenarioSymbols(scenario.sessions).length;
     if (scenario.sessions.length && scenario.connect === 'router') {
       try {
         const res = await fetch(`${router}/v1/symbols`, { signal: AbortSignal.timeout(3_000) });
         const available = ((await res.json()) as { symbols?: string[] }).symbols ?? [];
         symbolMap = remapSymbols(scenario.sessions, available);
-        if (Object.keys(symbolMap).length) process.stderr.write(`pushctl: ${Object.keys(symbolMap).length} of ${scenarioSymbols(scenario.sessions).length} captured symbols are not published here; mapped onto published ones\n`);
+        if (Object.keys(symbolMap).length) process.stderr.write(`pushctl: ${Object.keys(symbolMap).length} of ${capturedSymbols} captured symbols are not published here; mapped onto published ones\n`);
       } catch (err) {
         fail(this, `cannot reach the router at ${router}: ${(err as Error).message}`, 1);
       }
@@ -139,7 +140,8 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
         ['connect', `p50 ${latencySummary(outcome.connect).p50Ms} ms · p99 ${latencySummary(outcome.connect).p99Ms} ms`],
         ['connections', `target ${outcome.connections.target} · peak open ${outcome.connections.peakOpen} · failed ${outcome.connections.failed}`],
         ['messages', `${c.msgs} (${Math.round((c.msgs * 1000) / outcome.durationMs)}/s)`],
-        ['gaps · resyncs · reconnects · errors', `${c.gaps} · ${c.resyncs} · ${c.reconnects} · ${c.errors}`],
+        ['gaps · resyncs · errors', `${c.gaps} · ${c.resyncs} · ${c.errors}`],
+        ['reconnects · 503 retries · unplanned closes', `${c.reconnects} · ${c.rejected} · ${c.unplannedCloses}`],
         ...outcome.http.map((x): [string, string] => [`http ${x.name}`, `${x.rps} req/s · p99 ${x.latencyMs.p99} ms · errors ${x.errors} ${JSON.stringify(x.statusCodes)}${x.error ? ` (${x.error})` : ''}`]),
         ...outcome.agents.map((a): [string, string] => [`agent ${a.name}`, `${a.state}${a.partial ? ' (partial: from its snapshots)' : ''} · ${a.counters.msgs} msgs · CPU ${a.healthOverRun?.cpu ?? a.health?.cpu ?? '?'} · loop p99 ${a.healthOverRun?.loopDelayP99Ms ?? a.health?.loopDelayP99Ms ?? '?'} ms${a.clock ? ` · clock ${a.clock.offsetUs}±${a.clock.uncertaintyUs} µs` : ''}${a.why ? ` · ${a.why}` : ''}`]),
         ...outcome.thresholds.map((t): [string, string] => [`threshold ${t.text}`, `${t.pass ? 'pass' : 'FAIL'} (actual ${t.actual})`]),

@@ -129,3 +129,25 @@ test('a role by name gets a proxy in front; chaos exec reaches the cluster at 12
   assert.match(got.host, /^10\.200\.\d+\.1$/);
   assert.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes('mpchaos'), false, 'exec undid its namespace');
 });
+
+test('apply --detach returns once active; status shows the session; off stops its holder and undoes it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pushctl-chaos-detach-'));
+  t.after(async () => {
+    await pushctl(['chaos', 'off', '--data-dir', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const a = await pushctl(['chaos', 'apply', 'partition-reset', '--target', 'tcp:127.0.0.1:9', '--detach', '--data-dir', dir]);
+  assert.equal(a.code, 0, a.out);
+  const holder = Number(/held by pid (\d+)/.exec(a.out)?.[1]);
+  assert.ok(isAlive(holder), a.out);
+  const s = await pushctl(['chaos', 'status', '--json', '--data-dir', dir]);
+  const { sessions } = JSON.parse(s.out) as { sessions: Array<{ ownerPid: number; report: Array<{ field: string; backend: string }> }> };
+  assert.equal(sessions.length, 1);
+  assert.equal(sessions[0]!.ownerPid, holder);
+  assert.deepEqual(sessions[0]!.report.map((r) => [r.field, r.backend]), [['partition', 'proxy']]);
+  const off = await pushctl(['chaos', 'off', '--data-dir', dir]);
+  assert.equal(off.code, 0, off.out);
+  assert.match(off.out, /everything undone/);
+  await until(() => !isAlive(holder), 5_000, 'the holder to exit');
+  assert.equal(existsSync(join(dir, 'chaos.json')), false);
+});

@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { fail } from '../../lib/fail.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../../lib/data-dir.ts';
@@ -37,6 +40,7 @@ chaos command after a crash.`;
     'dry-run': Flags.boolean({ description: 'print every command instead of running it', default: false }),
     iface: Flags.string({ description: 'a host interface to shape (refused unless named here)' }),
     port: Flags.integer({ description: 'a loopback port to make reachable through the clients link (repeatable)', multiple: true }),
+    detach: Flags.boolean({ description: 'hold the profile in a background pushctl (log in the data dir) and return once it is active', default: false }),
     'data-dir': Flags.string({ description: DATA_DIR_HELP }),
   };
 
@@ -45,6 +49,7 @@ chaos command after a crash.`;
     const dataDir = resolveDataDir(flags['data-dir']);
     const print = (l: string) => this.log(l);
     let durationMs: number | undefined;
+    if (flags.detach && !flags['dry-run']) return this.#detach(dataDir);
     try {
       if (!flags['dry-run']) await recoverStale(dataDir, print);
       if (flags.duration) durationMs = parseDuration(flags.duration, '--duration');
@@ -85,5 +90,32 @@ chaos command after a crash.`;
     } catch (err) {
       fail(this, (err as Error).message, 1);
     }
+  }
+
+  /** The same command without --detach, in its own session, logging to the data dir; returns once it is active. */
+  async #detach(dataDir: string): Promise<void> {
+    mkdirSync(dataDir, { recursive: true });
+    const log = join(dataDir, `chaos-apply-${Date.now()}.log`);
+    const fd = openSync(log, 'a');
+    const argv = this.argv.filter((a) => a !== '--detach');
+    if (!argv.some((a) => a === '--data-dir' || a.startsWith('--data-dir='))) argv.push('--data-dir', dataDir);
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', '..', 'bin', 'run.js'), 'chaos', 'apply', ...argv], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    let exited: number | null | undefined;
+    child.once('exit', (code) => (exited = code));
+    const deadline = Date.now() + 60_000;
+    let text = '';
+    while (Date.now() < deadline) {
+      text = readFileSync(log, 'utf8');
+      if (/session \w+ active/.test(text) || exited !== undefined) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.stdout.write(text);
+    if (exited !== undefined || !/session \w+ active/.test(text)) fail(this, `the background chaos apply did not become active (log ${log})`, 1);
+    child.unref();
+    this.log(`chaos: held by pid ${child.pid} (log ${log}); \`pushctl chaos off\` undoes it`);
   }
 }

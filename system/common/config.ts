@@ -48,6 +48,10 @@ export interface ServerConfig extends CommonConfig {
 
 export interface GatewayConfig extends CommonConfig {
   port: number; // WebSocket + REST + admin on one HTTP server
+  /** Protobuf over raw TCP (length-prefixed frames); 0 picks a free port, -1 disables. */
+  tcpPort: number;
+  /** gRPC PushService; 0 picks a free port, -1 disables. */
+  grpcPort: number;
   streamsPerServer: number;
   maxConnections: number;
   /** New connections admitted per second (reconnect storms). */
@@ -101,6 +105,8 @@ export const defaults = {
   gateway: (): GatewayConfig => ({
     ...common('gateway-1'),
     port: 7200,
+    tcpPort: 0,
+    grpcPort: 0,
     streamsPerServer: 2,
     maxConnections: 100_000,
     acceptRate: 2_000,

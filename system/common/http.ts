@@ -1,6 +1,6 @@
 // Small JSON-over-HTTP helpers shared by the roles' admin and public APIs.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 export type Routes = Record<string, Handler>; // key: "GET /v1/path"
@@ -62,7 +62,7 @@ export function routeRequest(routes: Routes): (req: IncomingMessage, res: Server
   };
 }
 
-export async function listen(server: Server, port: number, host: string): Promise<number> {
+export async function listen(server: NetServer, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

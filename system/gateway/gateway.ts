@@ -14,6 +14,8 @@ import { ProcessStats } from '../common/process-stats.ts';
 import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { ClientConn } from './client-conn.ts';
 import { Sessions } from './sessions.ts';
+import { createTcpApi } from './tcp-api.ts';
+import { startGrpcApi } from './grpc-api.ts';
 import { WsTransport } from './transport.ts';
 import { TopicHub } from './topic-hub.ts';
 import { SessionTap } from './session-tap.ts';
@@ -208,6 +210,10 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   });
 
   const port = await listen(http, config.port, config.host);
+  const isDraining = () => draining;
+  const tcp = config.tcpPort >= 0 ? createTcpApi({ sessions, maxFrameBytes: config.maxPayloadBytes, isDraining, onError: () => stats.count('socket_errors') }) : undefined;
+  const tcpPort = tcp ? await listen(tcp.server, config.tcpPort, config.host) : undefined;
+  const grpcApi = config.grpcPort >= 0 ? await startGrpcApi({ sessions, host: config.host, port: config.grpcPort, maxFrameBytes: config.maxPayloadBytes, isDraining }) : undefined;
 
   const setDraining = (on: boolean) => {
     if (on === draining) return;
@@ -242,7 +248,9 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     stats.sample();
   }, 1000);
   sampler.unref();
-  const urls = { ws: `ws://${config.host}:${port}`, http: `http://${config.host}:${port}` };
+  const urls: Record<string, string> = { ws: `ws://${config.host}:${port}`, http: `http://${config.host}:${port}` };
+  if (tcpPort !== undefined) urls.tcp = `${config.host}:${tcpPort}`;
+  if (grpcApi) urls.grpc = `${config.host}:${grpcApi.port}`;
   const record = (): NodeRecord => {
     let subscriptions = 0;
     for (const c of conns) subscriptions += c.topics.size;
@@ -250,7 +258,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       id: config.id,
       role: 'gateway',
       urls,
-      protocols: ['ws', 'ws-protobuf'],
+      protocols: ['ws', 'ws-protobuf', ...(tcp ? ['tcp'] : []), ...(grpcApi ? ['grpc'] : [])],
       draining,
       startedAt,
       stats,
@@ -269,6 +277,8 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       tap.stop();
       await heartbeat.stop();
       sessions.closeAll(1001, 'gateway shutting down');
+      await tcp?.close();
+      await grpcApi?.stop();
       pool.stop();
       hub.stop();
       wss.close();

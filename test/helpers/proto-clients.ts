@@ -1,0 +1,261 @@
+// One test client shape over every client protocol of the gateway, so the
+// conformance suite runs the same cases against each: WebSocket JSON,
+// WebSocket protobuf, raw TCP (length-prefixed frames) and gRPC PushService.
+import { connect as netConnect, type Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import WebSocket from 'ws';
+import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
+import { ClientFrameSchema, ServerBatchSchema, ServerFrameSchema, type ServerFrame } from '../../proto/gen/client_pb.js';
+
+export type Cmd =
+  | { kind: 'subscribe' | 'unsubscribe'; id: number; topics: string[] }
+  | { kind: 'list'; id: number }
+  | { kind: 'ping'; id: number };
+
+export interface Received {
+  events: Array<{ topic: string; seq: number; snapshot: boolean }>;
+  results: Map<number, string[] | null>;
+  errors: Array<{ id: number | null; code: number; msg: string }>;
+  resyncs: Array<{ topic: string; reason: string }>;
+  heartbeats: number;
+}
+
+export abstract class ProtoClient {
+  readonly r: Received = { events: [], results: new Map(), errors: [], resyncs: [], heartbeats: 0 };
+  closed = false;
+  closeInfo = '';
+  #waiters = new Set<() => void>();
+  abstract readonly name: string;
+  abstract open(): Promise<void>;
+  abstract send(cmd: Cmd): void;
+  /** Bytes the server cannot decode (not JSON / not a ClientFrame). */
+  abstract sendGarbage(): void;
+  abstract close(): void;
+
+  seqs(topic: string): number[] {
+    const out: number[] = [];
+    for (const e of this.r.events) if (e.topic === topic && (!e.snapshot || out.length === 0 || out.at(-1)! < e.seq)) out.push(e.seq);
+    return out;
+  }
+
+  protected wake(): void {
+    for (const w of this.#waiters) w();
+  }
+
+  protected ended(info: string): void {
+    this.closed = true;
+    this.closeInfo = info;
+    this.wake();
+  }
+
+  protected onFrame(f: ServerFrame): void {
+    const k = f.kind;
+    if (k.case === 'event') this.r.events.push({ topic: k.value.topic, seq: Number(k.value.seq), snapshot: k.value.payload.case === 'depthSnapshot' });
+    else if (k.case === 'result') this.r.results.set(Number(k.value.id), k.value.topics.length ? [...k.value.topics] : null);
+    else if (k.case === 'error') this.r.errors.push({ id: Number(k.value.id), code: k.value.code, msg: k.value.msg });
+    else if (k.case === 'resync') this.r.resyncs.push({ topic: k.value.topic, reason: k.value.reason });
+    else if (k.case === 'heartbeat') this.r.heartbeats++;
+    this.wake();
+  }
+
+  async waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+    if (cond()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`${this.name}: timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!cond()) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      this.#waiters.add(check);
+    });
+  }
+}
+
+const clientFrame = (cmd: Cmd) => {
+  const kind: MessageInitShape<typeof ClientFrameSchema>['kind'] =
+    cmd.kind === 'subscribe'
+      ? { case: 'subscribe' as const, value: { topics: cmd.topics } }
+      : cmd.kind === 'unsubscribe'
+        ? { case: 'unsubscribe' as const, value: { topics: cmd.topics } }
+        : cmd.kind === 'list'
+          ? { case: 'listSubscriptions' as const, value: {} }
+          : { case: 'ping' as const, value: { clientTimeUs: BigInt(Date.now() * 1000) } };
+  return Buffer.from(toBinary(ClientFrameSchema, create(ClientFrameSchema, { id: BigInt(cmd.id), kind })));
+};
+
+export class WsJsonClient extends ProtoClient {
+  readonly name = 'ws-json';
+  ws!: WebSocket;
+  #url: string;
+  #autoPong: boolean;
+  constructor(wsBase: string, autoPong = true) {
+    super();
+    this.#url = `${wsBase}/ws`;
+    this.#autoPong = autoPong;
+  }
+  async open(): Promise<void> {
+    this.ws = new WebSocket(this.#url, { perMessageDeflate: false, autoPong: this.#autoPong });
+    this.ws.on('error', () => {});
+    this.ws.on('close', (code, reason) => this.ended(`${code} ${reason}`));
+    this.ws.on('message', (d: Buffer) => {
+      const m = JSON.parse(d.toString()) as Record<string, any>;
+      if (m.e === 'resync') this.r.resyncs.push({ topic: m.stream, reason: m.reason });
+      else if (m.error) this.r.errors.push({ id: m.id ?? null, code: m.error.code, msg: m.error.msg });
+      else if ('result' in m) this.r.results.set(m.id, m.result && m.result.length ? m.result : null);
+      else if (typeof m.seq === 'number') {
+        const stream = m.e === 'depthUpdate' || m.e === 'depthSnapshot' ? 'depth' : m.e === '24hrTicker' ? 'ticker' : m.e === 'kline' ? `kline_${m.k.i}` : m.e;
+        this.r.events.push({ topic: `${String(m.s).toLowerCase()}@${stream}`, seq: m.seq, snapshot: m.e === 'depthSnapshot' });
+      }
+      this.wake();
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_q, res) => reject(new Error(`refused: ${res.statusCode}`)));
+    });
+  }
+  send(cmd: Cmd): void {
+    const method = { subscribe: 'SUBSCRIBE', unsubscribe: 'UNSUBSCRIBE', list: 'LIST_SUBSCRIPTIONS', ping: 'PING' }[cmd.kind];
+    this.ws.send(JSON.stringify({ method, ...('topics' in cmd ? { params: cmd.topics } : {}), id: cmd.id }));
+  }
+  sendGarbage(): void {
+    this.ws.send('{"method": SUB');
+  }
+  close(): void {
+    this.ws?.terminate();
+  }
+}
+
+export class WsProtobufClient extends ProtoClient {
+  readonly name = 'ws-protobuf';
+  ws!: WebSocket;
+  #url: string;
+  constructor(wsBase: string) {
+    super();
+    this.#url = `${wsBase}/ws?format=protobuf`;
+  }
+  async open(): Promise<void> {
+    this.ws = new WebSocket(this.#url, { perMessageDeflate: false });
+    this.ws.on('error', () => {});
+    this.ws.on('close', (code, reason) => this.ended(`${code} ${reason}`));
+    this.ws.on('message', (d: Buffer) => this.onFrame(fromBinary(ServerFrameSchema, d)));
+    await new Promise<void>((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_q, res) => reject(new Error(`refused: ${res.statusCode}`)));
+    });
+  }
+  send(cmd: Cmd): void {
+    this.ws.send(clientFrame(cmd));
+  }
+  sendGarbage(): void {
+    this.ws.send(Buffer.from([0xff, 0xff, 0xff, 0x01]));
+  }
+  close(): void {
+    this.ws?.terminate();
+  }
+}
+
+export class TcpClient extends ProtoClient {
+  readonly name = 'tcp';
+  socket!: Socket;
+  #addr: string;
+  #answerHeartbeats: boolean;
+  constructor(addr: string, answerHeartbeats = true) {
+    super();
+    this.#addr = addr;
+    this.#answerHeartbeats = answerHeartbeats;
+  }
+  async open(): Promise<void> {
+    const [host, port] = this.#addr.split(':');
+    this.socket = netConnect(Number(port), host);
+    this.socket.on('error', () => {});
+    this.socket.on('close', () => this.ended('closed'));
+    let buf: Buffer = Buffer.alloc(0);
+    this.socket.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const len = buf.readUInt32BE(0);
+        const f = fromBinary(ServerFrameSchema, buf.subarray(4, 4 + len));
+        buf = buf.subarray(4 + len);
+        if (f.kind.case === 'heartbeat' && this.#answerHeartbeats) this.send({ kind: 'ping', id: 0 });
+        this.onFrame(f);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('connect', () => resolve());
+      this.socket.once('error', reject);
+    });
+  }
+  writeFrame(b: Buffer): void {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length, 0);
+    this.socket.write(Buffer.concat([len, b]));
+  }
+  send(cmd: Cmd): void {
+    this.writeFrame(clientFrame(cmd));
+  }
+  sendGarbage(): void {
+    this.writeFrame(Buffer.from([0xff, 0xff, 0xff, 0x01]));
+  }
+  close(): void {
+    this.socket?.destroy();
+  }
+}
+
+const bytes = (b: Buffer) => b;
+const PushClient = grpc.makeGenericClientConstructor(
+  {
+    stream: {
+      path: '/marketpush.v1.PushService/Stream',
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: bytes,
+      requestDeserialize: bytes,
+      responseSerialize: bytes,
+      responseDeserialize: bytes,
+    },
+  },
+  'PushService',
+);
+
+export class GrpcClient extends ProtoClient {
+  readonly name = 'grpc';
+  client!: grpc.Client;
+  call!: grpc.ClientDuplexStream<Buffer, Buffer>;
+  #addr: string;
+  #answerHeartbeats: boolean;
+  constructor(addr: string, answerHeartbeats = true) {
+    super();
+    this.#addr = addr;
+    this.#answerHeartbeats = answerHeartbeats;
+  }
+  async open(): Promise<void> {
+    this.client = new PushClient(this.#addr, grpc.credentials.createInsecure());
+    this.call = (this.client as unknown as { stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).stream();
+    this.call.on('data', (b: Buffer) => {
+      for (const f of fromBinary(ServerBatchSchema, b).frames) {
+        if (f.kind.case === 'heartbeat' && this.#answerHeartbeats) this.send({ kind: 'ping', id: 0 });
+        this.onFrame(f);
+      }
+    });
+    this.call.on('error', (err: grpc.ServiceError) => this.ended(`${grpc.status[err.code]} ${err.details}`));
+    this.call.on('end', () => this.ended('OK'));
+    await new Promise<void>((resolve, reject) =>
+      this.client.waitForReady(Date.now() + 5_000, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+  send(cmd: Cmd): void {
+    this.call.write(clientFrame(cmd));
+  }
+  sendGarbage(): void {
+    this.call.write(Buffer.from([0xff, 0xff, 0xff, 0x01]));
+  }
+  close(): void {
+    this.call?.cancel();
+    this.client?.close();
+  }
+}

@@ -227,3 +227,49 @@ test('--dry-run prints every command and changes nothing', { skip: why }, async 
   assert.deepEqual(leftovers(), []);
   assert.equal(readChaosState(dataDir).sessions.length, 0);
 });
+
+for (const tool of ['nft', 'iptables'] as const) {
+test(`a flapping ${tool} partition (reset) refuses connections while cut and lets them through while up`, { skip: why ?? (!caps?.[tool] && `${tool} is not usable here`) }, async (t) => {
+  const dataDir = tempDataDir(t);
+  const { parseProfileText } = await import('../../cli/lib/chaos/profile.ts');
+  const s = await applyProfile({
+    dataDir,
+    profile: parseProfileText('source: test\npartition: {mode: reset, schedule: {up: 700ms, down: 700ms}}\n', 'flap'),
+    target: 'clients',
+    backend: tool,
+    dryRun: false,
+    ports: [],
+    print: () => {},
+  });
+  t.after(() => s.revert());
+  assert.deepEqual(s.plan.report.map((r) => [r.field, r.backend]), [['partition', tool]]);
+  const rx = inNetns(t, s.link!.netns, `import { createServer } from 'node:net'; createServer((c) => c.end()).listen(9300, '${s.link!.peerAddr}', () => console.log('ready'));`);
+  assert.equal(await rx.firstLine, 'ready');
+  const outcomes: string[] = [];
+  const deadline = Date.now() + 3_200;
+  while (Date.now() < deadline) {
+    outcomes.push(
+      await new Promise<string>((resolve) => {
+        const c = connect({ host: s.link!.peerAddr, port: 9300, timeout: 500 });
+        c.once('connect', () => {
+          c.destroy();
+          resolve('ok');
+        });
+        c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        c.once('timeout', () => {
+          c.destroy();
+          resolve('timeout');
+        });
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.diagnostic(`outcomes: ${outcomes.join(' ')}`);
+  assert.ok(outcomes.includes('ok'), 'connections pass while the link is up');
+  assert.ok(outcomes.includes('ECONNREFUSED'), 'connections are reset while it is cut');
+  assert.ok(!outcomes.includes('timeout'), 'reset mode answers at once, it does not blackhole');
+  // Up → cut → up: the outcome changes at least twice.
+  const changes = outcomes.filter((o, i) => i > 0 && o !== outcomes[i - 1]).length;
+  assert.ok(changes >= 2, `flapped ${changes} times`);
+});
+}

@@ -163,9 +163,13 @@ export function applyFilters(sh: Shell, f: FilterPlan, dev: string, netns: strin
   const load = (cut: boolean) => {
     for (const r of current) sh.run(inNs(netns, ['iptables', '-t', 'filter', '-D', r.chain, ...r.spec]), { tolerate: true });
     current = iptablesRules(dev, f, cut);
+    // At the top of each chain, in order (ahead of any ACCEPT on a named host interface).
+    const position = new Map<string, number>();
     for (const r of current) {
+      const at = (position.get(r.chain) ?? 0) + 1;
+      position.set(r.chain, at);
       record({ kind: 'iptables-rule', table: 'filter', chain: r.chain, spec: r.spec, ...(netns ? { netns } : {}) });
-      sh.run(inNs(netns, ['iptables', '-t', 'filter', '-I', r.chain, ...r.spec]));
+      sh.run(inNs(netns, ['iptables', '-t', 'filter', '-I', r.chain, String(at), ...r.spec]));
     }
   };
   load(startCut);

@@ -225,7 +225,13 @@ export function nftScript(table: string, dev: string, f: FilterPlan, partitioned
   const rules = (dir: 'oifname' | 'iifname', lossPct?: number) => {
     const out: string[] = [];
     if (partitioned && f.partition) {
-      if (f.partition.mode === 'reset') out.push(`${dir} "${dev}" meta l4proto tcp reject with tcp reset`, `${dir} "${dev}" reject`);
+      // The resets and ICMP errors the rejects send pass the egress chain too: let exactly those out.
+      if (f.partition.mode === 'reset')
+        out.push(
+          ...(dir === 'oifname' ? [`${dir} "${dev}" tcp flags & rst == rst accept`, `${dir} "${dev}" icmp type destination-unreachable accept`] : []),
+          `${dir} "${dev}" meta l4proto tcp reject with tcp reset`,
+          `${dir} "${dev}" reject`,
+        );
       else out.push(`${dir} "${dev}" drop`);
     }
     if (lossPct) out.push(`${dir} "${dev}" numgen random mod 10000 < ${Math.round(lossPct * 100)} drop`);
@@ -239,7 +245,7 @@ export function nftScript(table: string, dev: string, f: FilterPlan, partitioned
   );
 }
 
-/** iptables rules (table filter) for a link's filters, each as [chain, ...spec] so it can be deleted with -D. */
+/** iptables rules (table filter) for a link's filters, in order, each as [chain, ...spec] so it can be deleted with -D. */
 export function iptablesRules(dev: string, f: FilterPlan, partitioned: boolean): Array<{ chain: string; spec: string[] }> {
   const out: Array<{ chain: string; spec: string[] }> = [];
   for (const [chain, flag, loss] of [
@@ -249,6 +255,10 @@ export function iptablesRules(dev: string, f: FilterPlan, partitioned: boolean):
     const tag = ['-m', 'comment', '--comment', 'mpchaos'];
     if (partitioned && f.partition) {
       if (f.partition.mode === 'reset') {
+        if (chain === 'OUTPUT') {
+          out.push({ chain, spec: [flag, dev, '-p', 'tcp', '--tcp-flags', 'RST', 'RST', ...tag, '-j', 'ACCEPT'] });
+          out.push({ chain, spec: [flag, dev, '-p', 'icmp', '--icmp-type', 'destination-unreachable', ...tag, '-j', 'ACCEPT'] });
+        }
         out.push({ chain, spec: [flag, dev, '-p', 'tcp', ...tag, '-j', 'REJECT', '--reject-with', 'tcp-reset'] });
         out.push({ chain, spec: [flag, dev, ...tag, '-j', 'REJECT'] });
       } else out.push({ chain, spec: [flag, dev, ...tag, '-j', 'DROP'] });

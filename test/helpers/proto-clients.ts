@@ -16,7 +16,8 @@ export interface Received {
   events: Array<{ topic: string; seq: number; snapshot: boolean }>;
   results: Map<number, string[] | null>;
   errors: Array<{ id: number | null; code: number; msg: string }>;
-  resyncs: Array<{ topic: string; reason: string }>;
+  /** at: how many events had arrived when the notice came */
+  resyncs: Array<{ topic: string; reason: string; at: number }>;
   heartbeats: number;
 }
 
@@ -31,6 +32,9 @@ export abstract class ProtoClient {
   /** Bytes the server cannot decode (not JSON / not a ClientFrame). */
   abstract sendGarbage(): void;
   abstract close(): void;
+  /** Stop / restart reading, as a client that falls behind. */
+  abstract pause(): void;
+  abstract resume(): void;
 
   seqs(topic: string): number[] {
     const out: number[] = [];
@@ -53,7 +57,7 @@ export abstract class ProtoClient {
     if (k.case === 'event') this.r.events.push({ topic: k.value.topic, seq: Number(k.value.seq), snapshot: k.value.payload.case === 'depthSnapshot' });
     else if (k.case === 'result') this.r.results.set(Number(k.value.id), k.value.topics.length ? [...k.value.topics] : null);
     else if (k.case === 'error') this.r.errors.push({ id: Number(k.value.id), code: k.value.code, msg: k.value.msg });
-    else if (k.case === 'resync') this.r.resyncs.push({ topic: k.value.topic, reason: k.value.reason });
+    else if (k.case === 'resync') this.r.resyncs.push({ topic: k.value.topic, reason: k.value.reason, at: this.r.events.length });
     else if (k.case === 'heartbeat') this.r.heartbeats++;
     this.wake();
   }
@@ -104,7 +108,7 @@ export class WsJsonClient extends ProtoClient {
     this.ws.on('close', (code, reason) => this.ended(`${code} ${reason}`));
     this.ws.on('message', (d: Buffer) => {
       const m = JSON.parse(d.toString()) as Record<string, any>;
-      if (m.e === 'resync') this.r.resyncs.push({ topic: m.stream, reason: m.reason });
+      if (m.e === 'resync') this.r.resyncs.push({ topic: m.stream, reason: m.reason, at: this.r.events.length });
       else if (m.error) this.r.errors.push({ id: m.id ?? null, code: m.error.code, msg: m.error.msg });
       else if ('result' in m) this.r.results.set(m.id, m.result && m.result.length ? m.result : null);
       else if (typeof m.seq === 'number') {
@@ -124,6 +128,12 @@ export class WsJsonClient extends ProtoClient {
   }
   sendGarbage(): void {
     this.ws.send('{"method": SUB');
+  }
+  pause(): void {
+    (this.ws as unknown as { _socket: Socket })._socket.pause();
+  }
+  resume(): void {
+    (this.ws as unknown as { _socket: Socket })._socket.resume();
   }
   close(): void {
     this.ws?.terminate();
@@ -153,6 +163,12 @@ export class WsProtobufClient extends ProtoClient {
   }
   sendGarbage(): void {
     this.ws.send(Buffer.from([0xff, 0xff, 0xff, 0x01]));
+  }
+  pause(): void {
+    (this.ws as unknown as { _socket: Socket })._socket.pause();
+  }
+  resume(): void {
+    (this.ws as unknown as { _socket: Socket })._socket.resume();
   }
   close(): void {
     this.ws?.terminate();
@@ -201,6 +217,12 @@ export class TcpClient extends ProtoClient {
   sendGarbage(): void {
     this.writeFrame(Buffer.from([0xff, 0xff, 0xff, 0x01]));
   }
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
   close(): void {
     this.socket?.destroy();
   }
@@ -242,8 +264,9 @@ export class GrpcClient extends ProtoClient {
         this.onFrame(f);
       }
     });
-    this.call.on('error', (err: grpc.ServiceError) => this.ended(`${grpc.status[err.code]} ${err.details}`));
-    this.call.on('end', () => this.ended('OK'));
+    // The status is the call's real outcome ('end' of the readable side comes first either way).
+    this.call.on('error', () => {});
+    this.call.on('status', (st: grpc.StatusObject) => this.ended(`${grpc.status[st.code]} ${st.details}`));
     await new Promise<void>((resolve, reject) =>
       this.client.waitForReady(Date.now() + 5_000, (err) => (err ? reject(err) : resolve())),
     );
@@ -253,6 +276,12 @@ export class GrpcClient extends ProtoClient {
   }
   sendGarbage(): void {
     this.call.write(Buffer.from([0xff, 0xff, 0xff, 0x01]));
+  }
+  pause(): void {
+    this.call.pause();
+  }
+  resume(): void {
+    this.call.resume();
   }
   close(): void {
     this.call?.cancel();

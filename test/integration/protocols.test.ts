@@ -101,3 +101,65 @@ describe('every protocol on one subscription core', () => {
     });
   }
 });
+
+describe('slow clients and oversized frames, per protocol', () => {
+  let cluster: TestCluster;
+  let gw: RoleProc;
+  const open: ProtoClient[] = [];
+  before(async () => {
+    cluster = await startCluster({
+      servers: 1,
+      gateways: 1,
+      symbols: 3,
+      rate: 400,
+      gateway: { sendQueueBytes: 64 * 1024, slowClientGraceMs: 60_000, maxPayloadBytes: 4096 },
+    });
+    gw = cluster.gateways[0]!;
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await cluster?.stop();
+  });
+  const overflows = async () => ((await (await fetch(`${gw.urls.http}/stats`)).json()) as { counters: Record<string, number> }).counters.overflows ?? 0;
+  const everything = ['btcusdt@trade', 'btcusdt@depth', 'ethusdt@trade', 'ethusdt@depth', 'bnbusdt@trade', 'bnbusdt@depth'];
+
+  for (const name of ['tcp', 'grpc']) {
+    test(`${name}: a client that stops reading is told to resync, then gets fresh data`, async () => {
+      const c = protocols[name]!(gw);
+      open.push(c);
+      await c.open();
+      const before = await overflows();
+      c.send({ kind: 'subscribe', id: 1, topics: everything });
+      c.pause();
+      const deadline = Date.now() + 30_000;
+      while ((await overflows()) <= before) {
+        if (Date.now() > deadline) throw new Error('the paused client never overflowed its queue');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      c.resume();
+      await c.waitFor(() => c.r.resyncs.length > 0, 30_000, 'a resync notice');
+      assert.equal(c.r.resyncs[0]!.reason, 'slow_client');
+      const at = c.r.resyncs[0]!.at;
+      await c.waitFor(() => c.r.events.slice(at).some((e) => e.snapshot), 10_000, 'a fresh depth snapshot after the notice');
+      assert.equal(c.closed, false);
+    });
+  }
+
+  test('tcp: a frame over the maximum size is refused and the connection closed', async () => {
+    const c = new TcpClient(gw.urls.tcp!);
+    open.push(c);
+    await c.open();
+    c.writeFrame(Buffer.alloc(10_000, 1));
+    await c.waitFor(() => c.closed, 5_000, 'close');
+    assert.ok(c.r.errors.some((e) => e.code === 1009 && /exceeds the maximum of 4096/.test(e.msg)), JSON.stringify(c.r.errors));
+  });
+
+  test('grpc: a message over the maximum size ends the call with RESOURCE_EXHAUSTED', async () => {
+    const c = new GrpcClient(gw.urls.grpc!);
+    open.push(c);
+    await c.open();
+    c.call.write(Buffer.alloc(10_000, 1));
+    await c.waitFor(() => c.closed, 5_000, 'the call to end');
+    assert.match(c.closeInfo, /RESOURCE_EXHAUSTED/, `call ended with: "${c.closeInfo}"`);
+  });
+});

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseFaults, startFaultSchedule } from '../../cli/lib/chaos/schedule.ts';
 import { isAlive } from '../../cli/lib/processes.ts';
 import type { ClusterState } from '../../cli/lib/state-file.ts';
 
@@ -128,6 +129,17 @@ test('a role by name gets a proxy in front; chaos exec reaches the cluster at 12
   assert.equal(got.n, 2);
   assert.match(got.host, /^10\.200\.\d+\.1$/);
   assert.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes('mpchaos'), false, 'exec undid its namespace');
+
+  // A scenario's fault schedule: kill gateway-2 at 200 ms; the router stops listing it once its heartbeat expires.
+  const run = startFaultSchedule(parseFaults([{ at: '200ms', kill: 'gateway-2' }]), { dataDir: dir });
+  t.after(() => run.stop());
+  await run.settled;
+  assert.ok(run.events[0]!.ok && run.events[0]!.startedMs! >= 190, JSON.stringify(run.events[0]));
+  assert.match(run.events[0]!.message, /killed gateway-2/);
+  await until(async () => {
+    const r = (await (await fetch(`${router}/v1/gateways?protocol=ws`)).json()) as { gateways: unknown[] };
+    return r.gateways.length === 1;
+  }, 30_000, 'the router to drop the killed gateway');
 });
 
 test('apply --detach returns once active; status shows the session; off stops its holder and undoes it', async (t) => {

@@ -27,6 +27,12 @@ and clock offset to the controller. Serves runs one after another until Ctrl-C.`
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
     });
+    // A second signal, or a stop that hangs (NATS unreachable), still ends the process.
+    const force = () => process.exit(1);
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    setTimeout(force, 5_000).unref();
     await agent.stop();
+    process.exit(0);
   }
 }

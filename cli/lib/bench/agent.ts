@@ -112,13 +112,14 @@ export async function startAgent(o: { nats: string; name: string; log?: (line: s
   subs.push(
     nc.subscribe(planSubject(o.name), {
       callback: (_e, m) => {
-        if (current) return void m.respond(encodeJson({ error: `agent ${o.name} is busy with another run` }));
         let plan: AgentPlan;
         try {
           plan = decodeJson<AgentPlan>(m.data);
         } catch {
           return void m.respond(encodeJson({ error: 'plan is not JSON' }));
         }
+        if ((plan.pid && plan.pid !== process.pid) || (plan.host && plan.host !== hostname())) return; // meant for a namesake
+        if (current) return void m.respond(encodeJson({ error: `agent ${o.name} is busy with another run` }));
         const run = runPlan(nc, o.name, plan, log);
         current = run;
         m.respond(encodeJson({ ok: true, ...hello() }));

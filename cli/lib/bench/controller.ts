@@ -187,7 +187,18 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     nc.subscribe(runSubject(runId, 'clock'), { callback: (_e, m) => void m.respond(encodeJson({ us: nowUs() })) });
 
     if (o.remote) {
-      const found = (await discover(nc)).filter((a) => !a.busy);
+      const answered = await discover(nc);
+      const names = new Set<string>();
+      const found: AgentHello[] = [];
+      for (const a of answered) {
+        if (names.has(a.name)) {
+          warnings.push(`two agents answer as "${a.name}" (pids ${a.pid} and another): only one is used; give each a unique --name`);
+          continue;
+        }
+        names.add(a.name);
+        if (a.busy) warnings.push(`agent ${a.name} is busy with another run: not used`);
+        else found.push(a);
+      }
       if (!found.length) throw new Error(`no idle agent answered on ${o.nats}; start some with \`pushctl agent --nats ${o.nats} --name NAME\``);
       for (const a of found.slice(0, o.agents > 0 ? o.agents : found.length)) {
         agents.push({
@@ -260,7 +271,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     // Plans: one seed for all, so the agents' shares of the amplified copies fit together.
     const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
     const plan = (a: AgentTrack, index: number): AgentPlan => ({
-      runId, agent: a.name, index, agents: agents.length, sessions: sc.sessions, amplify: sc.amplify, jitterMs: sc.jitterMs,
+      runId, agent: a.name, ...(a.pid ? { pid: a.pid } : {}), host: a.host, index, agents: agents.length, sessions: sc.sessions, amplify: sc.amplify, jitterMs: sc.jitterMs,
       speed: sc.speed, durationMs: sc.durationMs, seed, connect: sc.connect, router: o.router,
       ...(sc.formats ? { formats: sc.formats } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
     });

@@ -7,6 +7,9 @@ import type { CapturedSession, SessionOp, WireFormat } from './scenario.ts';
 export interface AgentPlan {
   runId: string;
   agent: string;
+  /** The process the plan is for: another agent wrongly sharing the name ignores it. */
+  pid?: number;
+  host?: string;
   /** This agent's index among `agents`: it takes global copies g with g % agents === index. */
   index: number;
   agents: number;

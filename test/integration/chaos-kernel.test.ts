@@ -273,3 +273,20 @@ test(`a flapping ${tool} partition (reset) refuses connections while cut and let
   assert.ok(changes >= 2, `flapped ${changes} times`);
 });
 }
+
+test('without root: backends says only the proxy remains, a namespace target is refused with why, a role target still works', { skip: !root && 'needs root to run pushctl as another user (nobody)' }, async (t) => {
+  const dataDir = tempDataDir(t);
+  spawnSync('chmod', ['0777', dataDir]);
+  const asNobody = (args: string[]) => spawnSync(process.execPath, ['bin/run.js', ...args], { cwd: ROOT, encoding: 'utf8', uid: 65534, gid: 65534, env: { ...process.env, HOME: dataDir }, timeout: 60_000 });
+  const b = asNobody(['chaos', 'backends']);
+  assert.equal(b.status, 0, b.stderr);
+  assert.match(b.stdout, /backends available: proxy$/m);
+  const refused = asNobody(['chaos', 'apply', 'loss-10pct', '--target', 'clients', '--data-dir', dataDir]);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /needs a network namespace, which needs root; without root only the proxy backend remains/);
+  const proxied = asNobody(['chaos', 'apply', 'comcast-gprs', '--target', 'tcp:127.0.0.1:9', '--duration', '200ms', '--data-dir', dataDir]);
+  assert.equal(proxied.status, 0, proxied.stderr);
+  assert.match(proxied.stdout, /delay .*→ proxy/);
+  assert.match(proxied.stdout, /loss .*✗ not realised .*a TCP proxy cannot lose packets/);
+  assert.match(proxied.stdout, /everything undone/);
+});

@@ -5,7 +5,7 @@
 // (from Maven Central's jars) on free ports; the HTTP endpoint is the
 // push-server's handler (HistoryService.handle) over a TieredReader, served
 // in this process. Everything started is stopped at the end.
-// Flags: --seconds N per tier (default 5), --connections N (default 10), --symbols N (default 8).
+// Flags: --seconds N per tier (default 5, after a 2 s warm-up), --connections N (default 10), --symbols N (default 8).
 import { parseArgs } from 'node:util';
 import { createServer } from 'node:http';
 import autocannon from 'autocannon';
@@ -32,7 +32,8 @@ try {
   const redisSrv = await startRedis();
   cleanups.push(() => redisSrv.stop());
   log('starting Cassandra…');
-  const node = await startCassandra();
+  // C1-only JIT by default (as in the tests); MP_CASSANDRA_FULL_JIT=1 for C2 (needs a longer warm-up).
+  const node = await startCassandra({ quickJit: process.env.MP_CASSANDRA_FULL_JIT !== '1' });
   cleanups.push(() => node.stop());
   log(`Cassandra ready in ${node.startMs} ms, RSS ${node.rssMb()} MB`);
   const redis = await new RedisKlineStore({ url: redisSrv.url, horizonMs: 15 * D }).connect();
@@ -96,11 +97,13 @@ try {
     const check = await fetch(`http://127.0.0.1:${port}${path(symbols[0]!)}`);
     const n = ((await check.json()) as unknown[]).length;
     if (check.headers.get('x-mp-tiers') !== tier || n !== 500) throw new Error(`${tier}: served by ${check.headers.get('x-mp-tiers')} with ${n} rows`);
+    const requests = symbols.map((s) => ({ method: 'GET' as const, path: path(s) }));
+    await autocannon({ url: `http://127.0.0.1:${port}`, connections, duration: 2, requests }); // warm-up, not recorded
     const r = await autocannon({
       url: `http://127.0.0.1:${port}`,
       connections,
       duration: seconds,
-      requests: symbols.map((s) => ({ method: 'GET' as const, path: path(s) })),
+      requests,
     });
     rows.push({ tier, 'req/s': Math.round(r.requests.average), 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, errors: r.errors + r.non2xx });
   }

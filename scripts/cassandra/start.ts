@@ -13,6 +13,7 @@ const node = await startCassandra({
   dataDir: arg('--data'),
   keepData: arg('--data') !== undefined,
   cqlPort: arg('--port') ? Number(arg('--port')) : undefined,
+  quickJit: false, // a cluster's node: full JIT for throughput
 });
 process.stdout.write(JSON.stringify({ ready: true, cassandra: node.contactPoint, startMs: node.startMs, rssMb: node.rssMb(), dataDir: node.dataDir }) + '\n');
 const stop = async () => {

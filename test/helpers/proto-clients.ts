@@ -1,11 +1,14 @@
 // One test client shape over every client protocol of the gateway, so the
 // conformance suite runs the same cases against each: WebSocket JSON,
-// WebSocket protobuf, raw TCP (length-prefixed frames) and gRPC PushService.
+// WebSocket protobuf, raw TCP (length-prefixed frames), gRPC PushService and
+// gRPC-web (PushService.Subscribe + Update through Connect's grpc-web transport).
 import { connect as netConnect, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { ClientFrameSchema, ServerBatchSchema, ServerFrameSchema, type ServerFrame } from '../../proto/gen/client_pb.js';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { createGrpcWebTransport } from '@connectrpc/connect-node';
+import { ClientFrameSchema, PushService, ServerBatchSchema, ServerFrameSchema, type ServerFrame } from '../../proto/gen/client_pb.js';
 
 export type Cmd =
   | { kind: 'subscribe' | 'unsubscribe'; id: number; topics: string[] }
@@ -286,5 +289,87 @@ export class GrpcClient extends ProtoClient {
   close(): void {
     this.call?.cancel();
     this.client?.close();
+  }
+}
+
+/**
+ * gRPC-web as a browser would use it: Subscribe (server streaming) for the
+ * session's frames, a unary Update per request, heartbeats answered by an
+ * Update carrying a Ping.
+ */
+export class GrpcWebClient extends ProtoClient {
+  readonly name = 'grpc-web';
+  readonly baseUrl: string;
+  client!: Client<typeof PushService>;
+  sessionId = '';
+  #abort = new AbortController();
+  #answerHeartbeats: boolean;
+  #paused: PromiseWithResolvers<void> | undefined;
+  constructor(baseUrl: string, answerHeartbeats = true) {
+    super();
+    this.baseUrl = baseUrl;
+    this.#answerHeartbeats = answerHeartbeats;
+  }
+  async open(topics: string[] = []): Promise<void> {
+    this.client = createClient(PushService, createGrpcWebTransport({ baseUrl: this.baseUrl, httpVersion: '1.1' }));
+    void (async () => {
+      try {
+        for await (const batch of this.client.subscribe({ topics }, { signal: this.#abort.signal })) {
+          if (batch.sessionId) this.sessionId = batch.sessionId;
+          for (const f of batch.frames) {
+            if (f.kind.case === 'heartbeat' && this.#answerHeartbeats) this.send({ kind: 'ping', id: 0 });
+            this.onFrame(f);
+          }
+          if (batch.sessionId) this.wake();
+          if (this.#paused) await this.#paused.promise;
+        }
+        this.ended('OK');
+      } catch (err) {
+        const e = ConnectError.from(err);
+        this.ended(`${Code[e.code]} ${e.rawMessage}`);
+      }
+    })();
+    await this.waitFor(() => this.sessionId !== '' || this.closed, 5_000, 'the session id');
+    if (!this.sessionId) throw new Error(`grpc-web: refused: ${this.closeInfo}`);
+  }
+  send(cmd: Cmd): void {
+    const frame = fromBinary(ClientFrameSchema, clientFrame(cmd));
+    this.client.update({ sessionId: this.sessionId, frame }).catch((err: unknown) => {
+      const e = ConnectError.from(err);
+      this.r.errors.push({ id: cmd.id, code: -1, msg: `Update failed: ${Code[e.code]} ${e.rawMessage}` });
+      this.wake();
+    });
+  }
+  /**
+   * Undecodable bytes as an Update body (Connect protocol, binary): the unary
+   * call itself is refused — Connect answers a body it cannot parse with
+   * `internal` "parse binary: …", gRPC-web's equivalent of error code 3 — and
+   * the session is untouched.
+   */
+  sendGarbage(): void {
+    void fetch(`${this.baseUrl}/${PushService.typeName}/Update`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/proto', 'connect-protocol-version': '1' },
+      body: new Uint8Array([0xff, 0xff, 0xff, 0x01]),
+    }).then(async (res) => {
+      const body = (await res.json()) as { code?: string; message?: string };
+      if (res.status >= 400 && /^parse binary/.test(body.message ?? '')) this.r.errors.push({ id: null, code: 3, msg: body.message ?? '' });
+      else this.r.errors.push({ id: null, code: -1, msg: `unexpected answer to garbage: ${res.status} ${JSON.stringify(body)}` });
+      this.wake();
+    }, (err: unknown) => {
+      this.r.errors.push({ id: null, code: -1, msg: `garbage request failed: ${String(err)}` });
+      this.wake();
+    });
+  }
+  pause(): void {
+    this.#paused ??= Promise.withResolvers<void>();
+  }
+  resume(): void {
+    this.#paused?.resolve();
+    this.#paused = undefined;
+  }
+  close(): void {
+    this.resume();
+    this.#abort.abort();
   }
 }

@@ -1,17 +1,19 @@
 // One conformance suite, run against every client protocol of the gateway:
-// WebSocket JSON, WebSocket protobuf, protobuf over TCP, gRPC PushService.
+// WebSocket JSON, WebSocket protobuf, protobuf over TCP, gRPC PushService,
+// gRPC-web (Subscribe + Update on the gateway's HTTP port).
 // All of them sit on the same sessions and subscription core.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type RoleProc, type TestCluster } from '../helpers/cluster.ts';
 import { contiguous } from '../helpers/ws-client.ts';
-import { GrpcClient, ProtoClient, TcpClient, WsJsonClient, WsProtobufClient } from '../helpers/proto-clients.ts';
+import { GrpcClient, GrpcWebClient, ProtoClient, TcpClient, WsJsonClient, WsProtobufClient } from '../helpers/proto-clients.ts';
 
 const protocols: Record<string, (gw: RoleProc, answerHeartbeats?: boolean) => ProtoClient> = {
   'ws-json': (gw, answer = true) => new WsJsonClient(gw.urls.ws!, answer),
   'ws-protobuf': (gw) => new WsProtobufClient(gw.urls.ws!),
   tcp: (gw, answer = true) => new TcpClient(gw.urls.tcp!, answer),
   grpc: (gw, answer = true) => new GrpcClient(gw.urls.grpc!, answer),
+  'grpc-web': (gw, answer = true) => new GrpcWebClient(gw.urls['grpc-web']!, answer),
 };
 
 describe('every protocol on one subscription core', () => {
@@ -41,7 +43,7 @@ describe('every protocol on one subscription core', () => {
   });
 
   test('the gateway advertises every protocol to the router', async () => {
-    for (const p of ['ws', 'tcp', 'grpc']) {
+    for (const p of ['ws', 'tcp', 'grpc', 'grpc-web']) {
       const body = (await (await fetch(`${cluster.routerUrl}/v1/gateways?protocol=${p}`)).json()) as { gateways: { url: string }[] };
       assert.equal(body.gateways[0]?.url, p === 'ws' ? gw.urls.ws : gw.urls[p], `router lists the ${p} endpoint`);
     }
@@ -123,7 +125,7 @@ describe('slow clients and oversized frames, per protocol', () => {
   const overflows = async () => ((await (await fetch(`${gw.urls.http}/stats`)).json()) as { counters: Record<string, number> }).counters.overflows ?? 0;
   const everything = ['btcusdt@trade', 'btcusdt@depth', 'ethusdt@trade', 'ethusdt@depth', 'bnbusdt@trade', 'bnbusdt@depth'];
 
-  for (const name of ['tcp', 'grpc']) {
+  for (const name of ['tcp', 'grpc', 'grpc-web']) {
     test(`${name}: a client that stops reading is told to resync, then gets fresh data`, async () => {
       const c = protocols[name]!(gw);
       open.push(c);

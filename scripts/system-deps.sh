@@ -15,6 +15,11 @@ command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 || need+=(iproute
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# The demo page's browser test (headless, driven by playwright-core).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The non-Node gRPC client test: Debian's Python with grpcio and protobuf.
+/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio)
+/usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1 || need+=(python3-protobuf)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -71,8 +71,10 @@ export interface GatewayConfig extends CommonConfig {
   fanoutSliceMs: number;
   /** Drain: close existing clients over this many ms so they do not all reconnect at once. */
   drainSpreadMs: number;
-  /** Require a token on every connection (public data needs none by default). */
+  /** Require a token for every subscription (public data needs none by default). */
   requireAuth: boolean;
+  /** JWT keys: HS256 secret and/or a JWKS (URL or file) for RS256 and friends; issuer/audience checked when set. */
+  auth: { hs256Secret?: string; jwksUrl?: string; jwksFile?: string; issuer?: string; audience?: string };
 }
 
 export interface FeedConfig extends CommonConfig {
@@ -122,6 +124,7 @@ export const defaults = {
     fanoutSliceMs: 5,
     drainSpreadMs: 5_000,
     requireAuth: false,
+    auth: {},
   }),
   feed: (): FeedConfig => ({
     ...common('feed-1'),

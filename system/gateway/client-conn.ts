@@ -11,6 +11,7 @@
 // The same logic serves every protocol: bytes leave through a ClientTransport.
 import type { ClientFormat, EncodedEvent } from './codec.ts';
 import type { ClientTransport } from './transport.ts';
+import type { Identity } from './auth.ts';
 import { TokenBucket } from '../common/token-bucket.ts';
 
 export type ConnState = 'live' | 'backlogged' | 'resyncing' | 'closed';
@@ -35,6 +36,8 @@ export class ClientConn {
   readonly abort = new AbortController();
   readonly limiter: TokenBucket;
   state: ConnState = 'live';
+  /** Who the client proved to be (a JWT), if anyone; `expiresAt` is enforced while connected. */
+  identity: Identity | undefined;
   lastRx = Date.now();
   violations = 0;
   overflowAt = 0;

@@ -14,6 +14,10 @@ import { ProcessStats } from '../common/process-stats.ts';
 import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { ClientConn } from './client-conn.ts';
 import { Sessions } from './sessions.ts';
+import { Authenticator, type Identity } from './auth.ts';
+import type { ParsedTopic } from '../common/topics.ts';
+import { OrderStreams } from './orders.ts';
+import { NatsBus } from '../common/nats-bus.ts';
 import { createTcpApi } from './tcp-api.ts';
 import { startGrpcApi } from './grpc-api.ts';
 import { createGrpcWebApi, PUSH_SERVICE_PATH } from './grpc-web-api.ts';
@@ -76,7 +80,10 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   symbolTimer.unref();
   await pool.start();
 
-  const sessions = new Sessions({ config, hub, stats, log, tap, symbols: () => symbols });
+  const auth = new Authenticator(config.auth);
+  // Private order streams need JetStream: available when this gateway has a NATS connection.
+  const orders = ctx.bus instanceof NatsBus ? await OrderStreams.open(ctx.bus.nc, log, stats) : undefined;
+  const sessions = new Sessions({ config, hub, stats, log, tap, symbols: () => symbols, auth, ...(orders ? { orders } : {}) });
   const conns = sessions.conns;
   const grpcWeb = createGrpcWebApi({ sessions, maxFrameBytes: config.maxPayloadBytes, isDraining: () => draining, symbols: () => symbols });
 
@@ -172,7 +179,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     stats.count('rejected_upgrades');
     const body = JSON.stringify({ error: { code: status, msg } });
     socket.end(
-      `HTTP/1.1 ${status} ${status === 503 ? 'Service Unavailable' : status === 404 ? 'Not Found' : 'Bad Request'}\r\n` +
+      `HTTP/1.1 ${status} ${({ 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Bad Request'}\r\n` +
         (retryAfter ? `Retry-After: ${retryAfter}\r\n` : '') +
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
@@ -200,8 +207,17 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     if (refused) return rejectUpgrade(socket, 503, refused, 1 + Math.floor(Math.random() * 3));
     const checked = sessions.checkTopics(streams);
     if (typeof checked === 'string') return rejectUpgrade(socket, 400, checked);
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    void sessions.verifyAtConnect(bearer ?? url.searchParams.get('token') ?? undefined).then((identity) => {
+      if (typeof identity === 'string') return rejectUpgrade(socket, 401, identity);
+      if (socket.destroyed) return;
+      upgrade(req, socket, head, format, checked, identity);
+    });
+  });
+
+  const upgrade = (req: IncomingMessage, socket: Socket, head: Buffer, format: ClientFormat, checked: ParsedTopic[], identity: Identity | undefined) =>
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const c = sessions.open(new WsTransport(ws, socket), format, checked);
+      const c = sessions.open(new WsTransport(ws, socket), format, checked, identity);
       ws.on('message', (data, isBinary) => sessions.receive(c, wsRequest(c, data, isBinary)));
       ws.on('pong', () => sessions.touch(c));
       ws.on('ping', () => sessions.touch(c));
@@ -214,7 +230,6 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       socket.once('close', () => c.markClosed());
       ws.on('close', () => c.markClosed());
     });
-  });
 
   const port = await listen(http, config.port, config.host);
   const isDraining = () => draining;
@@ -284,6 +299,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       tap.stop();
       await heartbeat.stop();
       sessions.closeAll(1001, 'gateway shutting down');
+      await orders?.stop();
       await tcp?.close();
       await grpcApi?.stop();
       pool.stop();

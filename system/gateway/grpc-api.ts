@@ -9,6 +9,7 @@ import { wrapServerFrame } from './codec.ts';
 import { parseProtobufRequest } from './protocol.ts';
 import type { Sessions } from './sessions.ts';
 import { StreamTransport } from './transport.ts';
+import type { Identity } from './auth.ts';
 
 const bytes = (b: Buffer) => b;
 
@@ -47,39 +48,57 @@ export async function startGrpcApi(o: {
         call.emit('error', { code: grpc.status.UNAVAILABLE, details: refused });
         return;
       }
-      let ended = false;
-      const transport = new StreamTransport({
-        stream: call,
-        remote: call.getPeer(),
-        heartbeat: () => grpcFrame({ kind: { case: 'heartbeat', value: { serverTimeUs: BigInt(Date.now() * 1000) } } }),
-        // The close reason travels as a last error frame, then the call ends with a status naming it.
-        closeFrame: (code, reason) => grpcFrame({ kind: { case: 'error', value: { id: 0n, code, msg: reason } } }),
-        end: (code, reason) => {
-          if (ended) return;
-          ended = true;
-          if (code === 1000 || code === 1001) call.end();
-          else call.emit('error', { code: code === 4001 || code === 1008 ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE, details: reason });
-        },
-        destroy: () => {
-          if (ended) return;
-          ended = true;
-          call.emit('error', { code: grpc.status.CANCELLED, details: 'connection cut by the gateway' });
-        },
-      });
-      const c = o.sessions.open(transport, 'grpc');
-      call.on('data', (frame: Buffer) => o.sessions.receive(c, () => parseProtobufRequest(frame)));
-      call.on('end', () => {
-        c.markClosed();
-        if (!ended) {
-          ended = true;
-          call.end();
+      const bearer = /^Bearer\s+(.+)$/i.exec(String(call.metadata.get('authorization')[0] ?? ''))?.[1];
+      // Requests sent while the token is checked wait in the call's buffer.
+      call.pause();
+      void o.sessions.verifyAtConnect(bearer).then((identity) => {
+        if (typeof identity === 'string') {
+          call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: identity });
+          return;
         }
+        serve(call, identity);
+        call.resume();
       });
-      call.on('cancelled', () => c.markClosed());
-      call.on('error', () => c.markClosed());
-      call.on('close', () => c.markClosed());
     },
   });
+
+  const serve = (call: grpc.ServerDuplexStream<Buffer, Buffer>, identity: Identity | undefined) => {
+    let ended = false;
+    const transport = new StreamTransport({
+      stream: call,
+      remote: call.getPeer(),
+      heartbeat: () => grpcFrame({ kind: { case: 'heartbeat', value: { serverTimeUs: BigInt(Date.now() * 1000) } } }),
+      // The close reason travels as a last error frame, then the call ends with a status naming it.
+      closeFrame: (code, reason) => grpcFrame({ kind: { case: 'error', value: { id: 0n, code, msg: reason } } }),
+      end: (code, reason) => {
+        if (ended) return;
+        ended = true;
+        if (code === 1000 || code === 1001) call.end();
+        else {
+          const status = code === 4003 ? grpc.status.UNAUTHENTICATED : code === 4001 || code === 1008 ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.UNAVAILABLE;
+          call.emit('error', { code: status, details: reason });
+        }
+      },
+      destroy: () => {
+        if (ended) return;
+        ended = true;
+        call.emit('error', { code: grpc.status.CANCELLED, details: 'connection cut by the gateway' });
+      },
+    });
+    const c = o.sessions.open(transport, 'grpc', [], identity);
+    call.on('data', (frame: Buffer) => o.sessions.receive(c, () => parseProtobufRequest(frame)));
+    call.on('end', () => {
+      c.markClosed();
+      if (!ended) {
+        ended = true;
+        call.end();
+      }
+    });
+    call.on('cancelled', () => c.markClosed());
+    call.on('error', () => c.markClosed());
+    call.on('close', () => c.markClosed());
+  };
+
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${o.host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(new Error(`gateway gRPC could not listen on ${o.host}:${o.port}: ${err.message}`)) : resolve(p),

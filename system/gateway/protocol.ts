@@ -2,17 +2,20 @@
 // Binance-style errors for anything malformed. Error codes (JSON `error.code`):
 //   1 invalid value type · 2 invalid request (unknown method, bad params,
 //   unknown topic) · 3 invalid JSON / undecodable frame · 4 too many streams ·
-//   5 rate limited · 6 binary/text frame of the wrong kind for the format.
+//   5 rate limited · 6 binary/text frame of the wrong kind for the format ·
+//   7 unauthorized (missing, bad or expired token for a private channel).
 import { fromBinary } from '@bufbuild/protobuf';
 import { ClientFrameSchema } from '../../proto/gen/client_pb.js';
 
 export type RequestId = number | string | null;
 
 export type Command =
-  | { kind: 'subscribe'; id: RequestId; topics: string[] }
+  | { kind: 'subscribe'; id: RequestId; topics: string[]; ordersAfter?: number }
   | { kind: 'unsubscribe'; id: RequestId; topics: string[] }
   | { kind: 'list'; id: RequestId }
-  | { kind: 'ping'; id: RequestId; clientTimeUs: number };
+  | { kind: 'ping'; id: RequestId; clientTimeUs: number }
+  | { kind: 'ack'; id: RequestId; upTo: number }
+  | { kind: 'auth'; id: RequestId; token: string };
 
 export interface RequestError {
   kind: 'error';
@@ -21,7 +24,8 @@ export interface RequestError {
   msg: string;
 }
 
-const METHODS = ['SUBSCRIBE', 'UNSUBSCRIBE', 'LIST_SUBSCRIPTIONS'];
+const METHODS = ['SUBSCRIBE', 'UNSUBSCRIBE', 'LIST_SUBSCRIPTIONS', 'AUTH', 'ACK'];
+const PROPERTIES = new Set(['method', 'params', 'id', 'after']);
 
 export function parseJsonRequest(text: string): Command | RequestError {
   let msg: unknown;
@@ -40,7 +44,7 @@ export function parseJsonRequest(text: string): Command | RequestError {
     return { kind: 'error', id: null, code: 1, msg: 'Invalid value type: request ID must be an unsigned integer or a string of at most 64 characters' };
   }
   for (const k of Object.keys(m)) {
-    if (k !== 'method' && k !== 'params' && k !== 'id') return { kind: 'error', id: id as RequestId, code: 0, msg: `Unknown property "${k}"` };
+    if (!PROPERTIES.has(k)) return { kind: 'error', id: id as RequestId, code: 0, msg: `Unknown property "${k}"` };
   }
   const method = m.method;
   if (typeof method !== 'string') return { kind: 'error', id: id as RequestId, code: 2, msg: 'Invalid request: method must be a string' };
@@ -49,10 +53,27 @@ export function parseJsonRequest(text: string): Command | RequestError {
   }
   if (method === 'LIST_SUBSCRIPTIONS') return { kind: 'list', id: id as RequestId };
   const params = m.params;
+  if (method === 'AUTH') {
+    if (!Array.isArray(params) || params.length !== 1 || typeof params[0] !== 'string') {
+      return { kind: 'error', id: id as RequestId, code: 2, msg: 'Invalid request: AUTH takes one parameter, the token' };
+    }
+    return { kind: 'auth', id: id as RequestId, token: params[0] };
+  }
+  if (method === 'ACK') {
+    if (!Array.isArray(params) || params.length !== 1 || !Number.isSafeInteger(params[0]) || (params[0] as number) < 0) {
+      return { kind: 'error', id: id as RequestId, code: 2, msg: 'Invalid request: ACK takes one parameter, the seq of the last order event handled' };
+    }
+    return { kind: 'ack', id: id as RequestId, upTo: params[0] as number };
+  }
+  const after = m.after;
+  if (after !== undefined && !(typeof after === 'number' && Number.isSafeInteger(after) && after >= 0)) {
+    return { kind: 'error', id: id as RequestId, code: 1, msg: 'Invalid value type: "after" must be an unsigned integer' };
+  }
   if (!Array.isArray(params) || params.length === 0 || !params.every((p) => typeof p === 'string')) {
     return { kind: 'error', id: id as RequestId, code: 2, msg: 'Invalid request: params must be a non-empty array of stream names' };
   }
-  return { kind: method === 'SUBSCRIBE' ? 'subscribe' : 'unsubscribe', id: id as RequestId, topics: params as string[] };
+  if (method === 'SUBSCRIBE') return { kind: 'subscribe', id: id as RequestId, topics: params as string[], ...(after !== undefined ? { ordersAfter: after as number } : {}) };
+  return { kind: 'unsubscribe', id: id as RequestId, topics: params as string[] };
 }
 
 export function parseProtobufRequest(bytes: Uint8Array): Command | RequestError {
@@ -66,7 +87,7 @@ export function parseProtobufRequest(bytes: Uint8Array): Command | RequestError 
   switch (f.kind.case) {
     case 'subscribe':
       if (f.kind.value.topics.length === 0) return { kind: 'error', id, code: 2, msg: 'Invalid request: no topics to subscribe' };
-      return { kind: 'subscribe', id, topics: f.kind.value.topics };
+      return { kind: 'subscribe', id, topics: f.kind.value.topics, ...(f.kind.value.ordersAfter ? { ordersAfter: Number(f.kind.value.ordersAfter) } : {}) };
     case 'unsubscribe':
       if (f.kind.value.topics.length === 0) return { kind: 'error', id, code: 2, msg: 'Invalid request: no topics to unsubscribe' };
       return { kind: 'unsubscribe', id, topics: f.kind.value.topics };
@@ -74,6 +95,10 @@ export function parseProtobufRequest(bytes: Uint8Array): Command | RequestError 
       return { kind: 'list', id };
     case 'ping':
       return { kind: 'ping', id, clientTimeUs: Number(f.kind.value.clientTimeUs) };
+    case 'ack':
+      return { kind: 'ack', id, upTo: Number(f.kind.value.upTo) };
+    case 'auth':
+      return { kind: 'auth', id, token: f.kind.value.token };
     default:
       return { kind: 'error', id, code: 2, msg: 'Invalid request: empty ClientFrame' };
   }

@@ -15,6 +15,8 @@ import type { Command, RequestError, RequestId } from './protocol.ts';
 import type { SessionTap } from './session-tap.ts';
 import type { TopicHub } from './topic-hub.ts';
 import type { ClientTransport } from './transport.ts';
+import type { Authenticator, Identity } from './auth.ts';
+import { ORDERS_TOPIC, type OrderStreams } from './orders.ts';
 
 export class Sessions {
   readonly conns = new Set<ClientConn>();
@@ -26,14 +28,29 @@ export class Sessions {
   #symbols: () => ReadonlySet<string>;
   #accept: TokenBucket;
   #wheel: TimingWheel<ClientConn>;
+  #auth: Authenticator;
+  #orders: OrderStreams | undefined;
+  /** Requests that arrive while a token is being checked wait behind it, in order. */
+  #serial = new WeakMap<ClientConn, Promise<void>>();
 
-  constructor(o: { config: GatewayConfig; hub: TopicHub; stats: ProcessStats; log: Logger; tap: SessionTap; symbols: () => ReadonlySet<string> }) {
+  constructor(o: {
+    config: GatewayConfig;
+    hub: TopicHub;
+    stats: ProcessStats;
+    log: Logger;
+    tap: SessionTap;
+    symbols: () => ReadonlySet<string>;
+    auth: Authenticator;
+    orders?: OrderStreams;
+  }) {
     this.#config = o.config;
     this.#hub = o.hub;
     this.#stats = o.stats;
     this.#log = o.log;
     this.#tap = o.tap;
     this.#symbols = o.symbols;
+    this.#auth = o.auth;
+    this.#orders = o.orders;
     this.#accept = new TokenBucket(o.config.acceptRate, o.config.acceptRate);
     this.#wheel = new TimingWheel<ClientConn>({
       tickMs: Math.max(10, Math.min(1_000, Math.floor(o.config.pingIntervalMs / 4))),
@@ -66,7 +83,7 @@ export class Sessions {
   }
 
   /** A client admitted by its front end: binds it, subscribes its initial topics, starts its heartbeat. */
-  open(transport: ClientTransport, format: ClientFormat, initial: ParsedTopic[] = []): ClientConn {
+  open(transport: ClientTransport, format: ClientFormat, initial: ParsedTopic[] = [], identity?: Identity): ClientConn {
     const config = this.#config;
     const c = new ClientConn({
       transport,
@@ -87,6 +104,7 @@ export class Sessions {
         },
       },
     });
+    c.identity = identity;
     this.conns.add(c);
     this.#stats.count('connections_opened');
     c.abort.signal.addEventListener('abort', () => {
@@ -96,7 +114,7 @@ export class Sessions {
       this.#tap.emit({ ev: 'close', s: String(c.id) });
     });
     this.#tap.emit({ ev: 'connect', s: String(c.id), format: format === 'raw' || format === 'combined' ? 'json' : format, streams: initial.map((t) => t.topic) });
-    this.#wheel.schedule(c, config.pingIntervalMs);
+    this.#scheduleCheck(c);
     if (initial.length) this.#subscribe(c, null, initial, true);
     return c;
   }
@@ -120,23 +138,95 @@ export class Sessions {
       }
       return this.#error(c, { id: null, code: 5, msg: `Too many requests: at most ${this.#config.inboundRatePerSec} messages per second` });
     }
-    this.#handle(c, parse());
+    const cmd = parse();
+    const before = this.#serial.get(c);
+    if (before) {
+      const next = before.then(() => this.#handle(c, cmd));
+      this.#serial.set(c, next);
+      void next.finally(() => this.#serial.get(c) === next && this.#serial.delete(c));
+      return;
+    }
+    const running = this.#handle(c, cmd);
+    if (running instanceof Promise) {
+      this.#serial.set(c, running);
+      void running.finally(() => this.#serial.get(c) === running && this.#serial.delete(c));
+    }
   }
 
-  #handle(c: ClientConn, cmd: Command | RequestError): void {
+  /** Checks a token presented when connecting: the identity, or why the connection must be refused. */
+  async verifyAtConnect(token: string | undefined): Promise<Identity | string | undefined> {
+    if (!token) return this.#config.requireAuth ? 'Unauthorized: this gateway requires a token' : undefined;
+    const id = await this.#auth.verify(token);
+    if (typeof id === 'string') this.#stats.count('auth_failures');
+    return id;
+  }
+
+  /** Checks a token for c (an AUTH request): sets its identity, or says why not. */
+  async authenticate(c: ClientConn, token: string | undefined): Promise<string | undefined> {
+    const id = await this.#auth.verify(token);
+    if (typeof id === 'string') {
+      this.#stats.count('auth_failures');
+      return id;
+    }
+    if (c.identity && c.identity.user !== id.user) return 'Unauthorized: a connection cannot change user';
+    c.identity = id;
+    this.#scheduleCheck(c);
+    return undefined;
+  }
+
+  #scheduleCheck(c: ClientConn): void {
+    const untilExpiry = c.identity ? c.identity.expiresAt - Date.now() : Infinity;
+    this.#wheel.schedule(c, Math.max(1, Math.min(this.#config.pingIntervalMs, untilExpiry)));
+  }
+
+  #authorized(c: ClientConn): string | undefined {
+    if (!c.identity) return 'Unauthorized: the orders channel needs a valid token (AUTH request, Authorization header or ?token=)';
+    if (c.identity.expiresAt <= Date.now()) return 'Unauthorized: the token has expired';
+    return undefined;
+  }
+
+  /** Returns a promise only for requests that finish later (token checks, order stream binds). */
+  #handle(c: ClientConn, cmd: Command | RequestError): Promise<void> | void {
+    if (c.state === 'closed') return;
     switch (cmd.kind) {
       case 'error':
         return this.#error(c, cmd);
-      case 'subscribe': {
-        const topics = this.checkTopics(cmd.topics);
-        if (typeof topics === 'string') return this.#error(c, { id: cmd.id, code: topics.startsWith('Too many') ? 4 : 2, msg: topics });
-        const err = this.#subscribe(c, cmd.id, topics);
-        if (err) return this.#error(c, { id: cmd.id, code: 4, msg: err });
-        this.#tap.emit({ ev: 'subscribe', s: String(c.id), streams: cmd.topics });
-        return;
+      case 'auth':
+        return this.authenticate(c, cmd.token).then((err) => (err ? this.#error(c, { id: cmd.id, code: 7, msg: err }) : this.#reply(c, cmd.id, null)));
+      case 'ack': {
+        const denied = this.#authorized(c);
+        if (denied) return this.#error(c, { id: cmd.id, code: 7, msg: denied });
+        this.#orders?.ack(c.identity!.user, cmd.upTo);
+        return this.#reply(c, cmd.id, null);
       }
+      case 'subscribe': {
+        const wantsOrders = cmd.topics.some((t) => t.toLowerCase() === ORDERS_TOPIC);
+        const market = cmd.topics.filter((t) => t.toLowerCase() !== ORDERS_TOPIC);
+        if (wantsOrders || this.#config.requireAuth) {
+          const denied = this.#authorized(c);
+          if (denied) return this.#error(c, { id: cmd.id, code: 7, msg: denied });
+          if (wantsOrders && !this.#orders) return this.#error(c, { id: cmd.id, code: 2, msg: 'Invalid request: private order streams need NATS JetStream, which this gateway has not got' });
+        }
+        const topics = this.checkTopics(market);
+        if (typeof topics === 'string') return this.#error(c, { id: cmd.id, code: topics.startsWith('Too many') ? 4 : 2, msg: topics });
+        if (wantsOrders) {
+          return this.#orders!.bind(c, c.identity!.user, cmd.ordersAfter).then(
+            () => {
+              c.topics.add(ORDERS_TOPIC);
+              this.#subscribeChecked(c, cmd.id, topics);
+            },
+            (err: unknown) => this.#error(c, { id: cmd.id, code: 2, msg: `Invalid request: the order stream could not start (${(err as Error).message})` }),
+          );
+        }
+        return this.#subscribeChecked(c, cmd.id, topics);
+      }
+
       case 'unsubscribe': {
-        const topics = this.checkTopics(cmd.topics);
+        if (cmd.topics.some((t) => t.toLowerCase() === ORDERS_TOPIC)) {
+          this.#orders?.unbind(c);
+          c.topics.delete(ORDERS_TOPIC);
+        }
+        const topics = this.checkTopics(cmd.topics.filter((t) => t.toLowerCase() !== ORDERS_TOPIC));
         if (typeof topics === 'string') return this.#error(c, { id: cmd.id, code: 2, msg: topics });
         for (const t of topics) this.#hub.unsubscribe(c, t.topic);
         this.#tap.emit({ ev: 'unsubscribe', s: String(c.id), streams: cmd.topics });
@@ -147,6 +237,12 @@ export class Sessions {
       case 'ping':
         return c.send(controlFrame(c.format, { pong: Date.now() }, { case: 'pong', value: { clientTimeUs: BigInt(cmd.clientTimeUs), serverTimeUs: BigInt(Date.now() * 1000) } }));
     }
+  }
+
+  #subscribeChecked(c: ClientConn, id: RequestId, topics: ParsedTopic[]): void {
+    const err = this.#subscribe(c, id, topics);
+    if (err) return this.#error(c, { id, code: 4, msg: err });
+    this.#tap.emit({ ev: 'subscribe', s: String(c.id), streams: [...topics.map((t) => t.topic), ...(c.topics.has(ORDERS_TOPIC) ? [ORDERS_TOPIC] : [])] });
   }
 
   #subscribe(c: ClientConn, id: RequestId, topics: ParsedTopic[], silent = false): string | undefined {
@@ -178,6 +274,12 @@ export class Sessions {
       c.close(4001, 'slow consumer: could not keep up');
       return;
     }
+    if (c.identity && now >= c.identity.expiresAt) {
+      this.#stats.count('auth_expired');
+      this.#error(c, { id: null, code: 7, msg: 'Unauthorized: the token has expired' });
+      c.close(4003, 'token expired');
+      return;
+    }
     if (now - c.lastRx >= this.#config.pongTimeoutMs) {
       this.#stats.count('idle_timeouts');
       c.markClosed();
@@ -185,7 +287,7 @@ export class Sessions {
       return;
     }
     c.transport.ping();
-    this.#wheel.schedule(c, this.#config.pingIntervalMs);
+    this.#scheduleCheck(c);
   }
 
   /** Closes every client (gateway stopping). */

@@ -103,7 +103,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<TestCluster>
     },
     startGateway: async (i, extra = {}) => {
       const p = await startRole('gateway', {
-        id: `gateway-${i}`, routers: [cluster.routerUrl], port: 0, heartbeatMs: 300, ...o.gateway, ...extra,
+        id: `gateway-${i}`, nats: nats.url, routers: [cluster.routerUrl], port: 0, heartbeatMs: 300, ...o.gateway, ...extra,
       });
       all.push(p);
       cluster.gateways.push(p);

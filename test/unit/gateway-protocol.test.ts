@@ -106,3 +106,12 @@ test('protobuf: garbage bytes are code 3', () => {
     assert.match((r as { msg: string }).msg, /^Invalid frame: not a ClientFrame/);
   }
 });
+
+test('AUTH, ACK and SUBSCRIBE with a resume position', () => {
+  assert.deepEqual(parseJsonRequest('{"method":"AUTH","params":["a.b.c"],"id":1}'), { kind: 'auth', id: 1, token: 'a.b.c' });
+  assert.deepEqual(parseJsonRequest('{"method":"ACK","params":[42],"id":null}'), { kind: 'ack', id: null, upTo: 42 });
+  assert.deepEqual(parseJsonRequest('{"method":"SUBSCRIBE","params":["orders"],"id":2,"after":17}'), { kind: 'subscribe', id: 2, topics: ['orders'], ordersAfter: 17 });
+  assert.equal((parseJsonRequest('{"method":"ACK","params":[-1],"id":3}') as { code: number }).code, 2);
+  assert.equal((parseJsonRequest('{"method":"AUTH","params":[],"id":4}') as { code: number }).code, 2);
+  assert.equal((parseJsonRequest('{"method":"SUBSCRIBE","params":["orders"],"id":5,"after":"x"}') as { code: number }).code, 1);
+});

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import WebSocket from 'ws';
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
-import { createGrpcWebTransport } from '@connectrpc/connect-node';
+import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { ClientFrameSchema, PushService, ServerBatchSchema, ServerFrameSchema, type ServerFrame } from '../../proto/gen/client_pb.js';
 
 export type Cmd =
@@ -295,23 +295,28 @@ export class GrpcClient extends ProtoClient {
 /**
  * gRPC-web as a browser would use it: Subscribe (server streaming) for the
  * session's frames, a unary Update per request, heartbeats answered by an
- * Update carrying a Ping.
+ * Update carrying a Ping. wire 'connect' speaks the Connect protocol instead
+ * (same port, same methods).
  */
 export class GrpcWebClient extends ProtoClient {
-  readonly name = 'grpc-web';
+  readonly name: string;
   readonly baseUrl: string;
+  readonly wire: 'grpc-web' | 'connect';
   client!: Client<typeof PushService>;
   sessionId = '';
   #abort = new AbortController();
   #answerHeartbeats: boolean;
   #paused: PromiseWithResolvers<void> | undefined;
-  constructor(baseUrl: string, answerHeartbeats = true) {
+  constructor(baseUrl: string, answerHeartbeats = true, wire: 'grpc-web' | 'connect' = 'grpc-web') {
     super();
     this.baseUrl = baseUrl;
     this.#answerHeartbeats = answerHeartbeats;
+    this.wire = wire;
+    this.name = wire;
   }
   async open(topics: string[] = []): Promise<void> {
-    this.client = createClient(PushService, createGrpcWebTransport({ baseUrl: this.baseUrl, httpVersion: '1.1' }));
+    const transport = (this.wire === 'connect' ? createConnectTransport : createGrpcWebTransport)({ baseUrl: this.baseUrl, httpVersion: '1.1' });
+    this.client = createClient(PushService, transport);
     void (async () => {
       try {
         for await (const batch of this.client.subscribe({ topics }, { signal: this.#abort.signal })) {

@@ -1,6 +1,6 @@
 // One conformance suite, run against every client protocol of the gateway:
 // WebSocket JSON, WebSocket protobuf, protobuf over TCP, gRPC PushService,
-// gRPC-web (Subscribe + Update on the gateway's HTTP port).
+// gRPC-web and Connect (Subscribe + Update on the gateway's HTTP port).
 // All of them sit on the same sessions and subscription core.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +14,8 @@ const protocols: Record<string, (gw: RoleProc, answerHeartbeats?: boolean) => Pr
   tcp: (gw, answer = true) => new TcpClient(gw.urls.tcp!, answer),
   grpc: (gw, answer = true) => new GrpcClient(gw.urls.grpc!, answer),
   'grpc-web': (gw, answer = true) => new GrpcWebClient(gw.urls['grpc-web']!, answer),
+  // The Connect protocol, on the same port and methods as gRPC-web.
+  connect: (gw, answer = true) => new GrpcWebClient(gw.urls['grpc-web']!, answer, 'connect'),
 };
 
 describe('every protocol on one subscription core', () => {
@@ -163,5 +165,17 @@ describe('slow clients and oversized frames, per protocol', () => {
     c.call.write(Buffer.alloc(10_000, 1));
     await c.waitFor(() => c.closed, 5_000, 'the call to end');
     assert.match(c.closeInfo, /RESOURCE_EXHAUSTED/, `call ended with: "${c.closeInfo}"`);
+  });
+
+  test('grpc-web: an Update over the maximum size is refused with resource_exhausted, the session carries on', async () => {
+    const c = new GrpcWebClient(gw.urls['grpc-web']!);
+    open.push(c);
+    await c.open();
+    c.send({ kind: 'subscribe', id: 1, topics: ['x'.repeat(10_000)] });
+    await c.waitFor(() => c.r.errors.length > 0, 5_000, 'the refusal');
+    assert.match(c.r.errors[0]!.msg, /Update failed: ResourceExhausted/, JSON.stringify(c.r.errors));
+    c.send({ kind: 'subscribe', id: 2, topics: ['btcusdt@trade'] });
+    await c.waitFor(() => c.r.results.has(2) && c.seqs('btcusdt@trade').length >= 2, 10_000, 'data after the refusal');
+    assert.equal(c.closed, false);
   });
 });

@@ -176,6 +176,19 @@ function connectWs(wsBase: string, gen: number, up: () => void, down: (why: stri
   };
 }
 
+/** Earlier candles from the gateway's REST history (Binance's klines shape); live ones win. */
+async function loadHistory(httpBase: string, gen: number): Promise<void> {
+  try {
+    const res = await fetch(`${httpBase}/api/v3/klines?symbol=${demo.symbol.toUpperCase()}&interval=1m&limit=60`, { signal: AbortSignal.timeout(5_000) });
+    if (!res.ok || gen !== generation) return;
+    const rows = (await res.json()) as Array<[number, string, string, string, string]>;
+    for (const [t, o, h, l, c] of rows) if (!candles.has(t)) candles.set(t, { t, o: Number(o), h: Number(h), l: Number(l), c: Number(c) });
+    scheduleDraw();
+  } catch {
+    // history is optional: the live stream still draws the chart
+  }
+}
+
 /** A gateway for the protocol: this page's own origin first, then whatever a router offers. */
 async function pickGateway(): Promise<string> {
   const own = demo.protocol === 'ws' ? location.origin.replace(/^http/, 'ws') : location.origin;
@@ -212,6 +225,7 @@ async function connect(): Promise<void> {
   const up = () => {
     failures = 0;
     setState('live');
+    if (candles.size <= 1) void loadHistory(url.replace(/^ws/, 'http'), gen);
   };
   const down = (why: string) => {
     badGateway = url;

@@ -154,10 +154,14 @@ export function createGrpcWebApi(o: {
         if (refused) throw new ConnectError(refused, Code.Unavailable);
         const initial = req.topics.length ? o.sessions.checkTopics(req.topics) : [];
         if (typeof initial === 'string') throw new ConnectError(initial, Code.InvalidArgument);
+        // A token on connect, as gRPC metadata: `Authorization: Bearer <jwt>` (or later, an Auth frame by Update).
+        const bearer = /^Bearer\s+(.+)$/i.exec(ctx.requestHeader.get('authorization') ?? '')?.[1];
+        const identity = await o.sessions.verifyAtConnect(bearer);
+        if (typeof identity === 'string') throw new ConnectError(identity, Code.Unauthenticated);
         const transport = new GrpcWebTransport(ctx.values.get(remoteKey));
         const sessionId = randomUUID();
         // Same bytes as gRPC (ServerBatch pieces): only the carrier differs.
-        const c = o.sessions.open(transport, 'grpc', initial);
+        const c = o.sessions.open(transport, 'grpc', initial, identity);
         live.set(sessionId, c);
         c.abort.signal.addEventListener('abort', () => {
           live.delete(sessionId);
@@ -201,7 +205,7 @@ export function createGrpcWebApi(o: {
   const corsHeaders = {
     'access-control-allow-origin': '*',
     'access-control-allow-methods': cors.allowedMethods.join(', '),
-    'access-control-allow-headers': cors.allowedHeaders.join(', '),
+    'access-control-allow-headers': [...cors.allowedHeaders, 'Authorization'].join(', '),
     'access-control-expose-headers': cors.exposedHeaders.join(', '),
     'access-control-max-age': '7200',
   };

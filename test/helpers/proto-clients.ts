@@ -307,8 +307,11 @@ export class GrpcWebClient extends ProtoClient {
   #abort = new AbortController();
   #answerHeartbeats: boolean;
   #paused: PromiseWithResolvers<void> | undefined;
-  constructor(baseUrl: string, answerHeartbeats = true, wire: 'grpc-web' | 'connect' = 'grpc-web') {
+  #headers: Record<string, string>;
+  /** headers: sent with Subscribe (e.g. authorization: Bearer <jwt>). */
+  constructor(baseUrl: string, answerHeartbeats = true, wire: 'grpc-web' | 'connect' = 'grpc-web', headers: Record<string, string> = {}) {
     super();
+    this.#headers = headers;
     this.baseUrl = baseUrl;
     this.#answerHeartbeats = answerHeartbeats;
     this.wire = wire;
@@ -319,7 +322,7 @@ export class GrpcWebClient extends ProtoClient {
     this.client = createClient(PushService, transport);
     void (async () => {
       try {
-        for await (const batch of this.client.subscribe({ topics }, { signal: this.#abort.signal })) {
+        for await (const batch of this.client.subscribe({ topics }, { signal: this.#abort.signal, headers: this.#headers })) {
           if (batch.sessionId) this.sessionId = batch.sessionId;
           for (const f of batch.frames) {
             if (f.kind.case === 'heartbeat' && this.#answerHeartbeats) this.send({ kind: 'ping', id: 0 });

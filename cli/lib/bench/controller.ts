@@ -422,7 +422,8 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     });
     return {
       runId, startedAt, endedAt, durationMs, latency, connect, counters,
-      connections: { target, peakOpen, failed: counters.connectFailures },
+      // Views sample every second; snapshots carry each agent's open count too.
+      connections: { target, peakOpen: Math.max(peakOpen, ...intervals.map((i) => i.open)), failed: counters.connectFailures },
       intervals, agents: reports, http: httpResults, thresholds, warnings: [...new Set([...warnings, ...final.warnings])],
     };
   } finally {

@@ -43,6 +43,7 @@ Reads the gateway's GET /admin/tap for --duration (or until Ctrl-C).`;
     mkdirSync(dirname(flags.out), { recursive: true });
     writeFileSync(flags.out, formatCapture(rec.sessions, { source: rec.source, recordedAt: rec.startedAt.toISOString(), durationMs }));
     this.log(`${rec.sessions.length} sessions, ${rec.events} events → ${flags.out}`);
+    if (rec.privateDropped) this.log(`${rec.privateDropped} private stream subscriptions (orders) left out: replaying them needs users' tokens`);
     if (!rec.sessions.length) fail(this, 'no session was seen: nothing connected to that gateway while recording', 1);
   }
 }

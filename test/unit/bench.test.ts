@@ -149,3 +149,31 @@ test('the dashboard renders a recorded snapshot: connections, rates, percentiles
   // Bars account for every sample.
   assert.equal(s.bars.reduce((a, b) => a + b.count, 0), 1000);
 });
+
+test('record: a tap stream becomes capture sessions; tcp/gRPC replay as protobuf, private streams are left out', async (t) => {
+  const { createServer } = await import('node:http');
+  const { recordTap } = await import('../../cli/lib/bench/recorder.ts');
+  const at = Date.now();
+  const lines = [
+    { tap: 1, source: 'gateway-9', at },
+    { at: at + 10, ev: 'connect', s: '1', format: 'tcp', streams: ['btcusdt@trade'] },
+    { at: at + 20, ev: 'subscribe', s: '1', streams: ['orders'] },
+    { at: at + 30, ev: 'subscribe', s: '2', streams: ['ethusdt@ticker'] }, // connected before the recording
+    { at: at + 40, ev: 'close', s: '1' },
+  ];
+  const srv = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    res.end(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  t.after(() => new Promise<void>((r) => srv.close(() => r())));
+  const rec = await recordTap(`http://127.0.0.1:${(srv.address() as { port: number }).port}`, 2_000);
+  assert.equal(rec.source, 'gateway-9');
+  assert.equal(rec.privateDropped, 1);
+  const [a, b] = rec.sessions;
+  assert.equal(a!.format, 'protobuf');
+  assert.deepEqual(a!.ops.map((o) => o.ev), ['connect', 'close']);
+  assert.equal((a!.ops[0] as { protocol?: string }).protocol, 'tcp');
+  assert.deepEqual(b!.ops.map((o) => o.ev), ['connect', 'subscribe']);
+  assert.doesNotMatch(formatCapture(rec.sessions), /orders/);
+});

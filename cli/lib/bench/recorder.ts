@@ -8,6 +8,8 @@ export interface Recording {
   events: number;
   source: string;
   startedAt: Date;
+  /** Private stream subscriptions left out (they need tokens). */
+  privateDropped: number;
 }
 
 export async function recordTap(gatewayHttp: string, durationMs: number, signal?: AbortSignal): Promise<Recording> {
@@ -20,20 +22,30 @@ export async function recordTap(gatewayHttp: string, durationMs: number, signal?
   const byId = new Map<string, CapturedSession>();
   let source = '';
   let events = 0;
+  let privateDropped = 0;
   let n = 0;
   const onLine = (line: string) => {
     if (!line.trim()) return;
-    const e = JSON.parse(line) as { at: number; ev?: string; s?: string; streams?: string[]; format?: 'json' | 'protobuf'; source?: string };
+    const e = JSON.parse(line) as { at: number; ev?: string; s?: string; streams?: string[]; format?: string; source?: string };
     if (!e.ev) {
       source = e.source ?? source;
       return;
     }
+    if (e.streams) {
+      // Private streams need the user's token, which is never recorded: they cannot be replayed.
+      const pub = e.streams.filter((st) => st !== 'orders');
+      privateDropped += e.streams.length - pub.length;
+      e.streams = pub;
+      if (!pub.length && (e.ev === 'subscribe' || e.ev === 'unsubscribe')) return;
+    }
     const t = Math.max(0, e.at - t0);
     let s = byId.get(e.s!);
     if (e.ev === 'connect') {
-      s = { id: `r${++n}`, format: e.format ?? 'json', ops: [] };
+      // tcp and gRPC carry the same protobuf ServerFrames: replayed as WebSocket protobuf, the original noted.
+      const format = e.format === 'protobuf' || e.format === 'tcp' || e.format === 'grpc' ? 'protobuf' : 'json';
+      s = { id: `r${++n}`, format, ops: [] };
       byId.set(e.s!, s);
-      s.ops.push({ t, ev: 'connect', format: s.format, streams: e.streams ?? [] });
+      s.ops.push({ t, ev: 'connect', format, streams: e.streams ?? [], ...(e.format && e.format !== format ? { protocol: e.format } : {}) });
     } else if (!s) {
       // A session that connected before the recording: start it here with what we know.
       if (e.ev === 'close') return;
@@ -67,5 +79,5 @@ export async function recordTap(gatewayHttp: string, durationMs: number, signal?
     clearTimeout(timer);
     signal?.removeEventListener('abort', stop);
   }
-  return { sessions: [...byId.values()], events, source, startedAt };
+  return { sessions: [...byId.values()], events, source, startedAt, privateDropped };
 }

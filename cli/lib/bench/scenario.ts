@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 export type WireFormat = 'json' | 'protobuf';
 
 export type SessionOp =
-  | { t: number; ev: 'connect'; format?: WireFormat; streams: string[] }
+  | { t: number; ev: 'connect'; format?: WireFormat; streams: string[]; protocol?: string }
   | { t: number; ev: 'subscribe'; streams: string[] }
   | { t: number; ev: 'unsubscribe'; streams: string[] }
   | { t: number; ev: 'reconnect' }
@@ -86,7 +86,8 @@ export function parseCapture(text: string, file = 'capture'): CapturedSession[] 
     if (o.ev === 'connect') {
       const format: WireFormat = o.format === 'protobuf' ? 'protobuf' : 'json';
       if (!s) byId.set(id, (s = { id, format, ops: [] }));
-      s.ops.push({ t: o.t, ev: 'connect', format, streams });
+      // `protocol`: what the session used when recorded (tcp, grpc…); replay is over WebSocket in `format`.
+      s.ops.push({ t: o.t, ev: 'connect', format, streams, ...(typeof o.protocol === 'string' ? { protocol: o.protocol } : {}) });
       return;
     }
     if (!s) throw new Error(`${where}: session "${id}" has a ${o.ev} before its connect`);

@@ -149,6 +149,13 @@ export class CassandraKlineStore implements KlineStore {
     return out;
   }
 
+  async symbols(): Promise<string[]> {
+    await this.connect();
+    // DISTINCT over the partition key of the small bucket index.
+    const res = await this.client.execute(`SELECT DISTINCT symbol, interval FROM ${this.keyspace}.kline_buckets`);
+    return [...new Set(res.rows.map((r) => r.symbol as string))];
+  }
+
   async close(): Promise<void> {
     await this.client.shutdown();
   }

@@ -108,5 +108,7 @@ export interface KlineStore {
   readonly name: string;
   put(klines: readonly Kline[]): Promise<void>;
   query(q: RangeQuery): Promise<Kline[]>;
+  /** Symbols the store holds (upper case), where the store can list them cheaply. */
+  symbols?(): Promise<string[]>;
   close(): Promise<void>;
 }

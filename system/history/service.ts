@@ -49,6 +49,7 @@ export class HistoryService {
   #firstLive = new Map<string, number>();
   #unsub?: () => void;
   #knownSymbols = new Set<string>();
+  #symbolTimer?: NodeJS.Timeout;
 
   constructor(o: HistoryOptions, bus: Bus, log: Logger) {
     this.#log = log;
@@ -113,6 +114,15 @@ export class HistoryService {
       }
     }
     await this.archiver?.start();
+    // Symbols that only the cold tier holds (imported history) are valid too.
+    const refresh = () =>
+      void this.cold
+        ?.symbols?.()
+        .then((list) => list.forEach((s) => this.#knownSymbols.add(s)))
+        .catch(() => {});
+    refresh();
+    this.#symbolTimer = setInterval(refresh, 30_000);
+    this.#symbolTimer.unref();
   }
 
   /** Loads the memory horizon of every series from Redis. */
@@ -182,6 +192,7 @@ export class HistoryService {
 
   async stop(): Promise<void> {
     this.#unsub?.();
+    clearInterval(this.#symbolTimer);
     await this.archiver?.stop();
     await this.redis?.close();
     await this.cold?.close();

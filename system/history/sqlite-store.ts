@@ -82,6 +82,10 @@ export class SqliteKlineStore implements KlineStore {
     }));
   }
 
+  async symbols(): Promise<string[]> {
+    return (this.#db.prepare('SELECT DISTINCT symbol FROM klines').all() as Array<{ symbol: string }>).map((r) => r.symbol);
+  }
+
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
   }

@@ -71,6 +71,7 @@ test('Cassandra store: ranges across buckets, both orders, limits, idempotent up
   const [k5] = await q(all[5]!.openTime, all[5]!.openTime, 10, 'asc');
   assert.equal(k5!.close, '1.23');
   assert.equal((await store.query({ symbol: 'ETHUSDT', interval: '1m', from: 0, to: Number.MAX_SAFE_INTEGER, limit: 10, order: 'asc' })).length, 0);
+  assert.deepEqual(await store.symbols(), ['BTCUSDT']);
 });
 
 test('three real tiers: exact answers inside each tier and straddling both boundaries', async (t) => {

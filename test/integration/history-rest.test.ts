@@ -32,6 +32,9 @@ test('klines REST on a gateway: warm-up from Redis, exact tiers, Binance errors,
   await seedRedis.close();
   const seedCold = new SqliteKlineStore(join(dir, 'history.sqlite'));
   await seedCold.put(past);
+  // Imported history of a symbol no feed publishes: only the cold tier has it.
+  const imported = makeKlines('OLDUSDT', '1d', Date.UTC(2020, 0, 1), 24 * H, 30);
+  await seedCold.put(imported);
   await seedCold.close();
 
   const cluster = await startCluster({ symbols: 2, server: { redis: redisSrv.url, history: { embeddedPath: join(dir, 'history.sqlite') } } });
@@ -73,6 +76,12 @@ test('klines REST on a gateway: warm-up from Redis, exact tiers, Binance errors,
   const sr = straddle.body as number[][];
   assert.equal(sr.length, 20);
   for (let i = 1; i < sr.length; i++) assert.equal(sr[i]![0]! - sr[i - 1]![0]!, M);
+
+  // A symbol only the cold tier holds is valid; its old candles come from there.
+  let oldRows: { status: number; tiers: string | null; body: unknown } = { status: 0, tiers: null, body: null };
+  await waitFor(async () => (oldRows = await get('symbol=OLDUSDT&interval=1d&startTime=0&limit=10')).status === 200, 10_000, 'imported symbol');
+  assert.equal(oldRows.tiers, 'embedded');
+  assert.deepEqual((oldRows.body as number[][]).map((r) => r[0]), imported.slice(0, 10).map((k) => k.openTime));
 
   // Binance errors.
   assert.deepEqual(await get(`symbol=${symbol}&interval=7m`), { status: 400, tiers: null, degraded: null, body: { code: -1120, msg: 'Invalid interval.' } });

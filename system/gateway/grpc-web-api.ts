@@ -36,6 +36,10 @@ function preEncodedBatch(pieces: Buffer): ServerBatch {
   return batch;
 }
 
+/** The call's status for a session close code (as gRPC's). */
+const closeStatus = (code: number): Code =>
+  code === 4003 ? Code.Unauthenticated : code === 4001 || code === 1008 ? Code.ResourceExhausted : Code.Unavailable;
+
 /**
  * The response side of one Subscribe call as a ClientTransport. Bytes wait in
  * a queue until Connect pulls the next message; Connect pulls only after the
@@ -83,8 +87,7 @@ export class GrpcWebTransport implements ClientTransport {
     if (this.#end) return;
     // The reason travels as a last error frame, then the call ends with a status naming it.
     this.write(batchPiece({ kind: { case: 'error', value: { id: 0n, code, msg: reason } } }));
-    this.#end =
-      code === 1000 || code === 1001 ? {} : { error: new ConnectError(reason, code === 4001 || code === 1008 ? Code.ResourceExhausted : Code.Unavailable) };
+    this.#end = code === 1000 || code === 1001 ? {} : { error: new ConnectError(reason, closeStatus(code)) };
     this.#kick();
   }
   terminate(): void {
@@ -165,8 +168,9 @@ export function createGrpcWebApi(o: {
         live.set(sessionId, c);
         c.abort.signal.addEventListener('abort', () => {
           live.delete(sessionId);
-          // Closed by the gateway (close/terminate already ended the transport) or by the client.
-          if (transport.writable) transport.abandon();
+          // The gateway marks a session closed just before it calls transport.close / terminate
+          // (which carry the status): only if neither follows did the client go away.
+          queueMicrotask(() => transport.writable && transport.abandon());
         });
         const gone = () => c.markClosed();
         ctx.signal.addEventListener('abort', gone);

@@ -1,7 +1,8 @@
 // JWT auth over gRPC-web, on a gateway that checks tokens: a bad token on
 // Subscribe is refused with unauthenticated, a session without one gets public
 // data but not the private orders channel (error 7), and a valid
-// `Authorization: Bearer` header on Subscribe opens the user's order stream.
+// `Authorization: Bearer` header on Subscribe opens the user's order stream;
+// at the token's expiry the stream ends with unauthenticated.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
@@ -14,8 +15,8 @@ import { GrpcWebClient } from '../helpers/proto-clients.ts';
 import { ensureOrdersStream, orderSubject } from '../../system/gateway/orders.ts';
 
 const SECRET = 'grpc-web-auth-secret-0123456789abcdef';
-const sign = (sub: string, secret = SECRET) =>
-  new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + 3600).sign(new TextEncoder().encode(secret));
+const sign = (sub: string, secret = SECRET, expiresInSec = 3600) =>
+  new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSec).sign(new TextEncoder().encode(secret));
 
 test('gRPC-web: tokens on Subscribe, the private orders channel only with a valid one', async (t) => {
   const cluster = await startCluster({ servers: 1, gateways: 1, symbols: 2, rate: 20, gateway: { auth: { hs256Secret: SECRET } } });
@@ -56,4 +57,11 @@ test('gRPC-web: tokens on Subscribe, the private orders channel only with a vali
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(alice.r.events.length, 1, `only alice's own order: ${JSON.stringify(alice.r.events)}`);
   assert.deepEqual(alice.r.errors, []);
+
+  const brief = client({ authorization: `Bearer ${await sign('web-brief', SECRET, 2)}` });
+  await brief.open();
+  brief.send({ kind: 'subscribe', id: 4, topics: ['btcusdt@ticker'] });
+  await brief.waitFor(() => brief.closed, 10_000, 'the stream to end at expiry');
+  assert.match(brief.closeInfo, /^Unauthenticated/, brief.closeInfo);
+  assert.ok(brief.r.errors.some((e) => e.code === 4003), JSON.stringify(brief.r.errors));
 });

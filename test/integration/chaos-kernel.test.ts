@@ -290,3 +290,58 @@ test('without root: backends says only the proxy remains, a namespace target is 
   assert.match(proxied.stdout, /loss .*✗ not realised .*a TCP proxy cannot lose packets/);
   assert.match(proxied.stdout, /everything undone/);
 });
+
+for (const tool of ['nft', 'iptables'] as const) {
+  test(`--iface lo with a role's port (${tool}): a reset partition cuts open and new connections to that port only, and is undone`, { skip: why ?? (!caps?.[tool] && `${tool} is not usable here`) }, async (t) => {
+    const { createServer } = await import('node:net');
+    // The far end of a reset connection never hears of it: every accepted socket is closed at the end.
+    const accepted = new Set<import('node:net').Socket>();
+    const echo = () => createServer((s) => {
+      accepted.add(s);
+      s.on('error', () => {}).pipe(s);
+    });
+    const servers = [echo(), echo()];
+    const [victim, bystander] = await Promise.all(servers.map((srv) => new Promise<number>((r) => srv.listen(0, '127.0.0.1', () => r((srv.address() as { port: number }).port)))));
+    t.after(() => {
+      for (const a of accepted) a.destroy();
+      servers.forEach((srv) => srv.close());
+    });
+    const dial = (port: number) =>
+      new Promise<import('node:net').Socket>((resolve, reject) => {
+        const c = connect({ host: '127.0.0.1', port, timeout: 2_000 }, () => resolve(c));
+        c.once('error', reject);
+        c.once('timeout', () => reject(new Error('timeout')));
+      });
+    const open = await dial(victim);
+    open.on('error', () => {});
+    t.after(() => open.destroy());
+    const dataDir = tempDataDir(t);
+    const s = await applyProfile({
+      dataDir,
+      profile: resolveProfile('partition-reset'),
+      target: `tcp:127.0.0.1:${victim}`,
+      iface: 'lo',
+      backend: tool,
+      dryRun: false,
+      ports: [],
+      print: () => {},
+    });
+    let reverted = false;
+    t.after(() => (reverted ? undefined : s.revert()));
+    assert.deepEqual(s.plan.report.map((r) => [r.field, r.backend]), [['partition', tool]]);
+    assert.equal(s.plan.tcDown, undefined, 'never a qdisc on a host interface for a port target');
+    // The open connection is cut: what it sends is answered with a reset.
+    const cut = new Promise<string>((resolve) => {
+      open.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      open.once('close', () => resolve('close'));
+    });
+    open.write('ping');
+    assert.equal(await cut, 'ECONNRESET');
+    await assert.rejects(dial(victim), /ECONNREFUSED|ECONNRESET/);
+    (await dial(bystander)).destroy(); // another port on lo is untouched
+    await s.revert();
+    reverted = true;
+    (await dial(victim)).destroy();
+    assert.deepEqual(leftovers(), []);
+  });
+}

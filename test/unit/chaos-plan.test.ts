@@ -60,3 +60,17 @@ test('nft and iptables rules: loss per direction by random numbers, partitions b
     ],
   );
 });
+
+test('a role port on a named host interface: filters scoped to the port, never a qdisc', () => {
+  const plan = planLink({ profile: resolveProfile('comcast-gprs'), caps: withNetem, choice: 'auto', link: true, ports: [4222] });
+  assert.deepEqual(fields(plan.report), { delay: 'proxy', bandwidth: 'proxy', loss: 'nft' });
+  assert.equal(plan.tcDown, undefined);
+  assert.equal(plan.tcUp, undefined);
+  assert.deepEqual(plan.filter?.ports, [4222]);
+  const nft = nftScript('mpchaos', 'lo', { tool: 'nft', lossUp: 2, lossDown: 2, ports: [4222], partition: { mode: 'reset' } }, true);
+  assert.match(nft, /oifname "lo" tcp dport \{ 4222 \} reject with tcp reset/);
+  assert.match(nft, /oifname "lo" tcp sport \{ 4222 \} numgen random mod 10000 < 200 drop/);
+  assert.doesNotMatch(nft, /chain ingress/);
+  const ipt = iptablesRules('lo', { tool: 'iptables', lossUp: 2, ports: [4222, 4223] }, false);
+  assert.deepEqual(ipt.map((r) => `${r.chain} ${r.spec.join(' ')}`), ['OUTPUT -o lo -p tcp -m multiport --dports 4222,4223 -m statistic --mode random --probability 0.02 -m comment --comment mpchaos -j DROP']);
+});

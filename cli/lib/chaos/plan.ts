@@ -38,6 +38,8 @@ export interface FilterPlan {
   lossUp?: number;
   lossDown?: number;
   partition?: PartitionSpec;
+  /** Only TCP to (up) and from (down) these ports, on the output hook: a role's port on a host interface such as lo. */
+  ports?: number[];
 }
 
 export interface LinkPlan {
@@ -55,6 +57,8 @@ export interface PlanInput {
   choice: BackendChoice;
   /** True when there is a link pushctl owns (a veth, or an --iface the user named): tc and filters are possible. */
   link: boolean;
+  /** Filters scoped to a role's ports on a named host interface: no qdisc (it would shape everything on it). */
+  ports?: number[];
 }
 
 const ms = (n: number) => `${+n.toFixed(3)}ms`;
@@ -65,17 +69,20 @@ export function tbfBurst(bps: number): number {
   return Math.max(3_200, Math.ceil(bps / 8 / 50));
 }
 
-export function planLink({ profile: p, caps, choice, link }: PlanInput): LinkPlan {
+export function planLink({ profile: p, caps, choice, link, ports }: PlanInput): LinkPlan {
+  const tcLink = link && !ports?.length;
   const report: FieldReport[] = [];
   const can = {
-    netem: link && caps.root && caps.netem && (choice === 'auto' || choice === 'tc'),
-    tbf: link && caps.root && caps.tbf && (choice === 'auto' || choice === 'tc'),
+    netem: tcLink && caps.root && caps.netem && (choice === 'auto' || choice === 'tc'),
+    tbf: tcLink && caps.root && caps.tbf && (choice === 'auto' || choice === 'tc'),
     nft: link && caps.root && caps.nft && (choice === 'auto' || choice === 'nft'),
     iptables: link && caps.root && caps.iptables && (choice === 'auto' || choice === 'iptables'),
     proxy: choice === 'auto' || choice === 'proxy',
   };
   const why = (kernelOnly: string) =>
-    !link
+    link && !tcLink && /netem|tbf|tc/.test(kernelOnly)
+      ? `a role's port on a host interface gets filters only, never a qdisc: ${kernelOnly}`
+      : !link
       ? `no link to shape (internal target): ${kernelOnly}`
       : !caps.root
         ? `needs root: ${kernelOnly}`
@@ -137,7 +144,7 @@ export function planLink({ profile: p, caps, choice, link }: PlanInput): LinkPla
         field: 'loss',
         value,
         backend: filterTool,
-        note: `random drop each way${p.loss.correlation ? '; correlation not realised (needs netem)' : ''}`,
+        note: `random drop each way${ports?.length ? ` (TCP to and from port ${ports.join(',')})` : ''}${p.loss.correlation ? '; correlation not realised (needs netem)' : ''}`,
       });
     } else
       report.push({ field: 'loss', value, backend: null, note: why('packet loss needs netem or nft/iptables (a TCP proxy cannot lose packets)') });
@@ -168,7 +175,12 @@ export function planLink({ profile: p, caps, choice, link }: PlanInput): LinkPla
     if (filterTool) {
       filter ??= { tool: filterTool };
       filter.partition = p.partition;
-      report.push({ field: 'partition', value, backend: filterTool, note: p.partition.mode === 'reset' ? 'REJECT, tcp-reset for TCP' : 'DROP' });
+      report.push({
+        field: 'partition',
+        value,
+        backend: filterTool,
+        note: `${p.partition.mode === 'reset' ? 'REJECT, tcp-reset for TCP' : 'DROP'}${ports?.length ? ` (TCP to and from port ${ports.join(',')}, open connections included)` : ''}`,
+      });
     } else if (can.proxy) {
       proxyPartition = p.partition;
       report.push({ field: 'partition', value, backend: 'proxy', note: p.partition.mode === 'reset' ? 'connections reset, new ones refused' : 'forwarding stalls' });
@@ -214,7 +226,10 @@ export function planLink({ profile: p, caps, choice, link }: PlanInput): LinkPla
       plan[dir === 'down' ? 'tcDown' : 'tcUp'] = { args: ['tbf', 'rate', `${Math.round(bps)}bit`, 'burst', String(tbfBurst(bps)), 'latency', '200ms'] };
     }
   }
-  if (filter) plan.filter = filter;
+  if (filter) {
+    if (ports?.length) filter.ports = ports;
+    plan.filter = filter;
+  }
   if (Object.keys(proxy).length > 0) plan.proxy = proxy;
   if (proxyPartition) plan.proxyPartition = proxyPartition;
   return plan;
@@ -222,6 +237,7 @@ export function planLink({ profile: p, caps, choice, link }: PlanInput): LinkPla
 
 /** The nft ruleset for a link's filters, in a table of our own (deleting the table removes everything). */
 export function nftScript(table: string, dev: string, f: FilterPlan, partitioned: boolean): string {
+  if (f.ports?.length) return nftPortScript(table, dev, f, partitioned);
   const rules = (dir: 'oifname' | 'iifname', lossPct?: number) => {
     const out: string[] = [];
     if (partitioned && f.partition) {
@@ -245,9 +261,43 @@ export function nftScript(table: string, dev: string, f: FilterPlan, partitioned
   );
 }
 
+/** Port-scoped: everything on the output hook (on lo both directions pass it), up = to the ports, down = from them. */
+function nftPortScript(table: string, dev: string, f: FilterPlan, partitioned: boolean): string {
+  const set = `{ ${f.ports!.join(', ')} }`;
+  const out: string[] = [];
+  for (const [match, loss] of [
+    [`tcp dport ${set}`, f.lossUp],
+    [`tcp sport ${set}`, f.lossDown],
+  ] as const) {
+    if (partitioned && f.partition) {
+      if (f.partition.mode === 'reset') out.push(`oifname "${dev}" ${match} tcp flags & rst == rst accept`, `oifname "${dev}" ${match} reject with tcp reset`);
+      else out.push(`oifname "${dev}" ${match} drop`);
+    }
+    if (loss) out.push(`oifname "${dev}" ${match} numgen random mod 10000 < ${Math.round(loss * 100)} drop`);
+  }
+  return `table inet ${table} {\n  chain egress {\n    type filter hook output priority 0; policy accept;\n${out.map((r) => `    ${r}\n`).join('')}  }\n}\n`;
+}
+
 /** iptables rules (table filter) for a link's filters, in order, each as [chain, ...spec] so it can be deleted with -D. */
 export function iptablesRules(dev: string, f: FilterPlan, partitioned: boolean): Array<{ chain: string; spec: string[] }> {
   const out: Array<{ chain: string; spec: string[] }> = [];
+  if (f.ports?.length) {
+    const tag = ['-m', 'comment', '--comment', 'mpchaos'];
+    for (const [dirFlag, loss] of [
+      ['--dports', f.lossUp],
+      ['--sports', f.lossDown],
+    ] as const) {
+      const match = ['-o', dev, '-p', 'tcp', '-m', 'multiport', dirFlag, f.ports.join(',')];
+      if (partitioned && f.partition) {
+        if (f.partition.mode === 'reset') {
+          out.push({ chain: 'OUTPUT', spec: [...match, '--tcp-flags', 'RST', 'RST', ...tag, '-j', 'ACCEPT'] });
+          out.push({ chain: 'OUTPUT', spec: [...match, ...tag, '-j', 'REJECT', '--reject-with', 'tcp-reset'] });
+        } else out.push({ chain: 'OUTPUT', spec: [...match, ...tag, '-j', 'DROP'] });
+      }
+      if (loss) out.push({ chain: 'OUTPUT', spec: [...match, '-m', 'statistic', '--mode', 'random', '--probability', String(loss / 100), ...tag, '-j', 'DROP'] });
+    }
+    return out;
+  }
   for (const [chain, flag, loss] of [
     ['OUTPUT', '-o', f.lossUp],
     ['INPUT', '-i', f.lossDown],

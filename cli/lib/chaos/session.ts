@@ -114,13 +114,16 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     if (o.iface.startsWith(PREFIX) || o.iface.startsWith('mpc')) throw new Error('--iface names a host interface; pushctl’s own veths are chosen by --target clients');
     if (!caps.root) throw new Error(`--iface ${o.iface}: shaping a host interface needs root`);
   }
-  const plan = planLink({ profile: o.profile, caps, choice: o.backend, link: isLink || o.iface !== undefined });
+  // A role on a named host interface (e.g. --iface lo): filters scoped to its ports, which reach open connections too.
+  const roleTargets = isLink ? [] : resolveRoleTarget(o.dataDir, o.target);
+  const portScope = o.iface && !isLink ? roleTargets.map((r) => r.port) : undefined;
+  const plan = planLink({ profile: o.profile, caps, choice: o.backend, link: isLink || o.iface !== undefined, ...(portScope ? { ports: portScope } : {}) });
   const id = randomBytes(3).toString('hex');
   const sh = new Shell({ dryRun: o.dryRun, print: o.print });
   const session: ChaosSession = {
     id,
     profile: o.profile.name,
-    target: o.iface ? `iface:${o.iface}` : o.target,
+    target: o.iface ? `${isLink ? 'iface' : `${o.target} on iface`} ${o.iface}` : o.target,
     backend: o.backend,
     createdAt: new Date().toISOString(),
     ownerPid: process.pid,
@@ -170,7 +173,8 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     const faults = plan.proxy ?? {};
     const endpoints: Array<{ listenHost: string; listenPort: number; host: string; port: number }> = [];
     if (link) for (const port of o.ports) endpoints.push({ listenHost: link.hostAddr, listenPort: port, host: '127.0.0.1', port });
-    else if (!o.iface) for (const r of resolveRoleTarget(o.dataDir, o.target)) endpoints.push({ listenHost: '127.0.0.1', listenPort: 0, host: r.host, port: r.port });
+    else if (!o.iface || plan.proxy || plan.proxyPartition)
+      for (const r of roleTargets) endpoints.push({ listenHost: '127.0.0.1', listenPort: 0, host: r.host, port: r.port });
     if (!link && !o.iface && !plan.proxy && !plan.proxyPartition && o.backend !== 'proxy')
       plan.report.push({ field: '(target)', value: o.target, backend: 'proxy', note: 'internal links are shaped only by the proxy until `pushctl up --isolate` exists' });
     for (const e of endpoints) {

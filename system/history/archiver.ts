@@ -54,7 +54,7 @@ export class KlineArchiver {
 
   async start(): Promise<void> {
     if (this.#o.nc) {
-      await ensureArchiverConsumer(this.#o.nc, this.#o.ackWaitMs ?? 30_000);
+      // A NATS without JetStream (or not reachable yet) must not stop the server: the loop retries.
       this.#loop = this.#pullLoop(this.#o.nc);
     } else {
       this.#loop = this.#directLoop();
@@ -84,8 +84,11 @@ export class KlineArchiver {
 
   async #pullLoop(nc: NatsConnection): Promise<void> {
     const js = jetstream(nc);
+    let warned = false;
     while (!this.#stopped) {
       try {
+        await ensureArchiverConsumer(nc, this.#o.ackWaitMs ?? 30_000);
+        warned = false;
         const consumer = await js.consumers.get(KLINE_STREAM, ARCHIVER_DURABLE);
         while (!this.#stopped) {
           const msgs: JsMsg[] = [];
@@ -116,7 +119,8 @@ export class KlineArchiver {
         }
       } catch (err) {
         if (this.#stopped) break;
-        this.#o.log.warn('archiver pull failed; retrying', { err: err instanceof Error ? err.message : String(err) });
+        if (!warned) this.#o.log.warn('archiver cannot pull closed klines from JetStream; retrying', { err: err instanceof Error ? err.message : String(err) });
+        warned = true;
         await this.#sleep(this.#o.retryMs ?? 1_000);
       }
     }

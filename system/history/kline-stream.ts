@@ -63,8 +63,8 @@ export class ClosedKlinePublisher {
       .publish(closedKlineSubject(symbol, interval), data, { msgID: `${symbol}:${interval}:${openTime}` })
       .then(() => this.published++)
       .catch((err: unknown) => {
-        this.failed++;
-        this.#onError(err);
+        // Reported on the first failure and every 100th after, not once per candle.
+        if (this.failed++ % 100 === 0) this.#onError(err);
       });
   }
 }

@@ -59,8 +59,12 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
   // Closed klines also go to JetStream (stream KLINES) for the history archiver, so none is lost.
   let closedKlines: ClosedKlinePublisher | undefined;
   if (bus instanceof NatsBus) {
-    await ensureKlineStream(bus.nc);
-    closedKlines = new ClosedKlinePublisher(bus.nc, (err) => log.warn('closed kline not stored in JetStream', { err: String(err) }));
+    try {
+      await ensureKlineStream(bus.nc);
+      closedKlines = new ClosedKlinePublisher(bus.nc, (err) => log.warn('closed kline not stored in JetStream', { err: String(err) }));
+    } catch (err) {
+      log.warn('no JetStream on this NATS: closed klines are not archived', { err: String(err) });
+    }
   }
 
   const publish = (subject: string, event: Event): void => {

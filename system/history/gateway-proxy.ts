@@ -46,9 +46,14 @@ export class KlineProxy {
     return [...this.#degradedAt].filter(([, t]) => now - t < 10_000).map(([tier]) => tier);
   }
 
-  async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /**
+   * Runs a Binance kline query (`?symbol=…&interval=…`) on the owning push-server: status, JSON body
+   * and the x-mp-* headers. Protocol front ends other than REST (gRPC, gRPC-web) can call this too.
+   */
+  async query(search: string): Promise<{ status: number; body: Buffer; headers: Record<string, string> }> {
     await this.#refresh();
-    const topic = `${(url.searchParams.get('symbol') ?? '').toLowerCase()}@kline_${url.searchParams.get('interval') ?? ''}`;
+    const params = new URLSearchParams(search);
+    const topic = `${(params.get('symbol') ?? '').toLowerCase()}@kline_${params.get('interval') ?? ''}`;
     const tried = new Set<string>();
     for (let attempt = 0; attempt < 3; attempt++) {
       const ids = [...this.#servers.keys()].filter((id) => !tried.has(id));
@@ -56,23 +61,27 @@ export class KlineProxy {
       if (!id) break;
       tried.add(id);
       try {
-        const r = await fetch(`${this.#servers.get(id)}/api/v3/klines${url.search}`, { signal: AbortSignal.timeout(this.#o.timeoutMs ?? 15_000) });
+        const qs = params.toString();
+        const r = await fetch(`${this.#servers.get(id)}/api/v3/klines${qs ? `?${qs}` : ''}`, { signal: AbortSignal.timeout(this.#o.timeoutMs ?? 15_000) });
         const body = Buffer.from(await r.arrayBuffer());
-        const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(body.length), 'access-control-allow-origin': '*', 'x-mp-server': id };
+        const headers: Record<string, string> = { 'x-mp-server': id };
         for (const h of RELAYED) {
           const v = r.headers.get(h);
           if (v) headers[h] = v;
         }
         for (const tier of (r.headers.get('x-mp-degraded') ?? '').split(',').filter(Boolean)) this.#degradedAt.set(tier, Date.now());
-        res.writeHead(r.status, headers);
-        res.end(body);
-        return;
+        return { status: r.status, body, headers };
       } catch {
         await this.#refresh(true);
       }
     }
-    const data = JSON.stringify({ code: -1001, msg: 'Internal error; no push-server answered the kline query. Please try again.' });
-    res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
-    res.end(data);
+    const body = Buffer.from(JSON.stringify({ code: -1001, msg: 'Internal error; no push-server answered the kline query. Please try again.' }));
+    return { status: 503, body, headers: {} };
+  }
+
+  async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const r = await this.query(url.search);
+    res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': String(r.body.length), 'access-control-allow-origin': '*', ...r.headers });
+    res.end(r.body);
   }
 }

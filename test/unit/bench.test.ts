@@ -177,3 +177,31 @@ test('record: a tap stream becomes capture sessions; tcp/gRPC replay as protobuf
   assert.deepEqual(b!.ops.map((o) => o.ev), ['connect', 'subscribe']);
   assert.doesNotMatch(formatCapture(rec.sessions), /orders/);
 });
+
+test('the dashboard re-renders a real run from its recorded agent snapshots, and the merge matches that run\'s summary', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { LiveMerge, newTrack } = await import('../../cli/lib/bench/live-merge.ts');
+  const fixtures = new URL('../fixtures/', import.meta.url);
+  const meta = JSON.parse(readFileSync(new URL('bench-snapshots.summary.json', fixtures), 'utf8'));
+  const snaps = readFileSync(new URL('bench-snapshots.jsonl', fixtures), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const merge = new LiveMerge(meta.agents.map((n: string) => newTrack(n, 'h')), 1_000);
+  merge.startMs = Date.parse(meta.startedAt);
+  const frames: string[] = [];
+  for (const s of snaps) {
+    assert.equal(merge.onSnapshot(s), true);
+    const view = merge.view({ scenario: meta.scenario, target: 'http://router', durationS: 3, sessions: meta.sessions, http: [], warnings: [], done: false, nowMs: s.atMs });
+    const { lastFrame, unmount } = render(React.createElement(BenchDashboard, { s: view }));
+    frames.push(lastFrame() ?? '');
+    unmount();
+  }
+  // Snapshot deltas add up to the run's own totals, and the merged histogram to its percentiles.
+  const view = merge.view({ scenario: meta.scenario, target: 'http://router', durationS: 3, sessions: meta.sessions, http: [], warnings: [], done: true });
+  assert.deepEqual(view.counters, meta.counters);
+  assert.deepEqual(view.latency, meta.latencyMs);
+  const last = frames[frames.length - 1]!;
+  assert.match(last, /pushctl bench · hot-symbol/);
+  assert.match(last, new RegExp(`p99 ${meta.latencyMs.p99Ms}`));
+  assert.match(last, new RegExp(`target ${meta.sessions}`));
+  for (const n of meta.agents) assert.match(last, new RegExp(n));
+  assert.ok(merge.buckets.size >= 2);
+});

@@ -3,7 +3,7 @@
 // their snapshots (counters summed, histograms added — never percentiles
 // averaged), runs the HTTP phases, notices agents that die, and collects the
 // final results into one Outcome.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,8 @@ import type { Histogram } from 'hdr-histogram-js';
 import { connectNats } from '../../../system/common/nats-bus.ts';
 import { nowUs } from '../../../bench/lib/clock.ts';
 import { newHistogram } from './meter.ts';
-import { addEncoded, latencyBars, latencySummary, type LatencySummary } from './figures.ts';
+import { LiveMerge, newTrack, type AgentTrack } from './live-merge.ts';
+import { addEncoded, latencySummary, type LatencySummary } from './figures.ts';
 import { runHttpPhase, type HttpResult } from './http-phase.ts';
 import { totalCopies, type AgentPlan } from './plan.ts';
 import type { Scenario } from './scenario.ts';
@@ -92,6 +93,8 @@ export interface Outcome {
   http: HttpResult[];
   thresholds: ThresholdResult[];
   warnings: string[];
+  /** Every agent snapshot as received, for snapshots.jsonl (the dashboard can be re-rendered from them). */
+  snapshots: AgentSnapshot[];
 }
 
 export interface BenchOptions {
@@ -111,32 +114,10 @@ export interface BenchOptions {
   signal?: AbortSignal;
 }
 
-interface AgentTrack {
-  name: string;
-  host: string;
-  pid?: number;
-  proc?: ChildProcess;
-  stderr: string[];
-  state: AgentStateName;
-  why?: string;
-  lastSnapAt: number;
-  open: number;
-  target: number;
-  msgsPerSec: number;
-  health?: AgentHealth;
-  counters: Counters;
-  latency: Histogram;
-  connect: Histogram;
-  errorSamples: string[];
-  result?: AgentResult;
-}
 
 function spawnLocalAgent(nats: string, name: string): Promise<AgentTrack> {
   const proc = spawn(process.execPath, [AGENT_MAIN, '--nats', nats, '--name', name], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const t: AgentTrack = {
-    name, host: hostname(), pid: proc.pid, proc, stderr: [], state: 'starting', lastSnapAt: 0, open: 0, target: 0, msgsPerSec: 0,
-    counters: zeroCounters(), latency: newHistogram(), connect: newHistogram(), errorSamples: [],
-  };
+  const t = newTrack(name, hostname(), { ...(proc.pid ? { pid: proc.pid } : {}), proc });
   proc.stderr!.on('data', (d: Buffer) => {
     t.stderr.push(d.toString());
     if (t.stderr.length > 40) t.stderr.shift();
@@ -201,10 +182,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       }
       if (!found.length) throw new Error(`no idle agent answered on ${o.nats}; start some with \`pushctl agent --nats ${o.nats} --name NAME\``);
       for (const a of found.slice(0, o.agents > 0 ? o.agents : found.length)) {
-        agents.push({
-          name: a.name, host: a.host, pid: a.pid, stderr: [], state: 'starting', lastSnapAt: 0, open: 0, target: 0, msgsPerSec: 0,
-          counters: zeroCounters(), latency: newHistogram(), connect: newHistogram(), errorSamples: [],
-        });
+        agents.push(newTrack(a.name, a.host, { pid: a.pid }));
       }
     } else {
       const n = Math.max(1, o.agents);
@@ -221,35 +199,13 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     const snapsSub = nc.subscribe(runSubject(runId, 'snap'));
     const resultsSub = nc.subscribe(runSubject(runId, 'result'));
     const byName = new Map(agents.map((a) => [a.name, a]));
-    // Interval buckets by snapshot time on the controller's clock.
-    const buckets = new Map<number, { hist: Histogram; msgs: number; open: Map<string, number>; errors: number; gaps: number }>();
-    let startMs = 0;
-    const liveLatency = newHistogram();
+    const merge = new LiveMerge(agents, snapshotMs);
+    const recorded: AgentSnapshot[] = [];
 
     void (async () => {
       for await (const m of snapsSub) {
-        const s = decodeJson<AgentSnapshot>(m.data);
-        const a = byName.get(s.agent);
-        if (!a) continue;
-        if (a.state === 'starting') a.state = 'running';
-        a.lastSnapAt = Date.now();
-        a.open = s.open;
-        a.target = s.target;
-        a.health = s.health;
-        a.msgsPerSec = s.intervalMs > 0 ? (s.delta.msgs * 1000) / s.intervalMs : 0;
-        addCounters(a.counters, s.delta);
-        addEncoded(a.latency, s.latency);
-        addEncoded(a.connect, s.connect);
-        for (const e of s.errorSamples) if (a.errorSamples.length < 20) a.errorSamples.push(e);
-        addEncoded(liveLatency, s.latency);
-        const k = Math.max(0, Math.round((s.atMs - startMs) / snapshotMs));
-        let b = buckets.get(k);
-        if (!b) buckets.set(k, (b = { hist: newHistogram(), msgs: 0, open: new Map(), errors: 0, gaps: 0 }));
-        addEncoded(b.hist, s.latency);
-        b.msgs += s.delta.msgs;
-        b.errors += s.delta.errors;
-        b.gaps += s.delta.gaps;
-        b.open.set(a.name, s.open);
+        const snap = decodeJson<AgentSnapshot>(m.data);
+        if (merge.onSnapshot(snap) && recorded.length < 100_000) recorded.push(snap);
       }
     })();
     const resultsDone = (async () => {
@@ -300,7 +256,8 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
 
     // The start barrier: 1 s ahead, so every agent has its clock estimate and timeline ready.
     const startAtUs = nowUs() + 1_000_000;
-    startMs = startAtUs / 1000;
+    const startMs = startAtUs / 1000;
+    merge.startMs = startMs;
     nc.publish(runSubject(runId, 'start'), encodeJson({ startAtUs }));
     await nc.flush();
     const startedAt = new Date(startMs);
@@ -320,10 +277,6 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     const target = totalCopies(sc);
     let peakOpen = 0;
     const view = (done: boolean): DashboardState => {
-      const counters = zeroCounters();
-      for (const a of agents) addCounters(counters, a.counters);
-      const open = agents.reduce((s, a) => s + (a.state === 'running' ? a.open : 0), 0);
-      peakOpen = Math.max(peakOpen, open);
       for (const a of agents) {
         if (a.state === 'running' && a.lastSnapAt && Date.now() - a.lastSnapAt > Math.max(3_000, 3 * snapshotMs)) {
           a.state = 'dead';
@@ -331,16 +284,9 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
           warnings.push(`agent ${a.name} stopped reporting: ${a.why}`);
         }
       }
-      const w = [...warnings];
-      for (const a of agents) if (a.health?.saturated && a.state === 'running') w.push(`agent ${a.name} is saturated (CPU ${Math.round(a.health.cpu * 100)}%, loop p99 ${a.health.loopDelayP99Ms} ms): latencies include its own queueing; add agents`);
-      return {
-        scenario: sc.name, target: o.router, elapsedS: Math.max(0, (Date.now() - startMs) / 1000), durationS: sc.durationMs / 1000,
-        connections: { target, open, failed: counters.connectFailures },
-        msgsPerSec: agents.reduce((s, a) => s + (a.state === 'running' ? a.msgsPerSec : 0), 0),
-        latency: latencySummary(liveLatency), bars: latencyBars(liveLatency), counters,
-        agents: agents.map((a) => ({ name: a.name, host: a.host, state: a.state, open: a.open, target: a.target, msgsPerSec: Math.round(a.msgsPerSec), ...(a.health ? { health: a.health } : {}), ...(a.why ? { why: a.why } : {}) })),
-        http: [...httpResults], warnings: w, done,
-      };
+      const v = merge.view({ scenario: sc.name, target: o.router, durationS: sc.durationMs / 1000, sessions: target, http: [...httpResults], warnings, done });
+      peakOpen = Math.max(peakOpen, v.connections.open);
+      return v;
     };
     timer = setInterval(() => o.onUpdate?.(view(false)), 1_000);
 
@@ -393,7 +339,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       return r;
     });
     const endedAt = new Date();
-    const intervals = [...buckets.entries()].sort((x, y) => x[0] - y[0]).map(([k, b]) => ({
+    const intervals = [...merge.buckets.entries()].sort((x, y) => x[0] - y[0]).map(([k, b]) => ({
       tS: (k * snapshotMs) / 1000,
       startMs: startMs + (k - 1) * snapshotMs,
       endMs: startMs + k * snapshotMs,
@@ -424,7 +370,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       runId, startedAt, endedAt, durationMs, latency, connect, counters,
       // Views sample every second; snapshots carry each agent's open count too.
       connections: { target, peakOpen: Math.max(peakOpen, ...intervals.map((i) => i.open)), failed: counters.connectFailures },
-      intervals, agents: reports, http: httpResults, thresholds, warnings: [...new Set([...warnings, ...final.warnings])],
+      intervals, agents: reports, http: httpResults, thresholds, warnings: [...new Set([...warnings, ...final.warnings])], snapshots: recorded,
     };
   } finally {
     clearInterval(timer);

@@ -1,6 +1,7 @@
 // reports/<time>-<scenario>/: summary.json (every figure), latency.hlog (the
-// merged per-interval histograms, HdrHistogram log format 1.3, µs) and
-// report.html (self-contained: inline SVG, no scripts, no network).
+// merged per-interval histograms, HdrHistogram log format 1.3, µs),
+// report.html (self-contained: inline SVG, no scripts, no network) and
+// snapshots.jsonl (every agent snapshot as received: the raw material).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,5 +164,6 @@ export function writeBenchReport(outRoot: string, o: Outcome, sc: Scenario, extr
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   writeFileSync(join(dir, 'latency.hlog'), hlogText(o));
   writeFileSync(join(dir, 'report.html'), reportHtml(summary, o));
+  writeFileSync(join(dir, 'snapshots.jsonl'), o.snapshots.map((x) => JSON.stringify(x)).join('\n') + (o.snapshots.length ? '\n' : ''));
   return { dir, summary };
 }

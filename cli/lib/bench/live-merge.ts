@@ -1,0 +1,116 @@
+// The controller's running picture of a run, built only from agent
+// snapshots: per-agent totals, the merged live latency histogram, and
+// per-interval buckets (for the timeline and the .hlog). The dashboard view
+// is a pure function of it, so recorded snapshots re-render the same view.
+import type { ChildProcess } from 'node:child_process';
+import type { Histogram } from 'hdr-histogram-js';
+import { newHistogram } from './meter.ts';
+import { addEncoded, latencyBars, latencySummary } from './figures.ts';
+import { addCounters, zeroCounters, type AgentHealth, type AgentResult, type AgentSnapshot, type Counters } from './wire.ts';
+import type { AgentStateName, DashboardState } from './controller.ts';
+import type { HttpResult } from './http-phase.ts';
+
+export interface AgentTrack {
+  name: string;
+  host: string;
+  pid?: number;
+  proc?: ChildProcess;
+  stderr: string[];
+  state: AgentStateName;
+  why?: string;
+  lastSnapAt: number;
+  open: number;
+  target: number;
+  msgsPerSec: number;
+  health?: AgentHealth;
+  counters: Counters;
+  latency: Histogram;
+  connect: Histogram;
+  errorSamples: string[];
+  result?: AgentResult;
+}
+
+export function newTrack(name: string, host: string, extra: Partial<AgentTrack> = {}): AgentTrack {
+  return {
+    name, host, stderr: [], state: 'starting', lastSnapAt: 0, open: 0, target: 0, msgsPerSec: 0,
+    counters: zeroCounters(), latency: newHistogram(), connect: newHistogram(), errorSamples: [], ...extra,
+  };
+}
+
+export interface Bucket {
+  hist: Histogram;
+  msgs: number;
+  open: Map<string, number>;
+  errors: number;
+  gaps: number;
+}
+
+export function saturationWarning(a: Pick<AgentTrack, 'name' | 'health'>): string | undefined {
+  const h = a.health;
+  return h?.saturated ? `agent ${a.name} is saturated (CPU ${Math.round(h.cpu * 100)}%, loop p99 ${h.loopDelayP99Ms} ms): latencies include its own queueing; add agents` : undefined;
+}
+
+export class LiveMerge {
+  readonly agents: AgentTrack[];
+  readonly snapshotMs: number;
+  /** Interval buckets keyed by snapshot time on the controller's clock. */
+  readonly buckets = new Map<number, Bucket>();
+  readonly live = newHistogram();
+  /** Run start on the controller's clock, ms since the epoch. */
+  startMs = 0;
+  #byName: Map<string, AgentTrack>;
+
+  constructor(agents: AgentTrack[], snapshotMs: number) {
+    this.agents = agents;
+    this.snapshotMs = snapshotMs;
+    this.#byName = new Map(agents.map((a) => [a.name, a]));
+  }
+
+  /** Adds one snapshot; false when it is from an agent not in this run. */
+  onSnapshot(s: AgentSnapshot, receivedAt = Date.now()): boolean {
+    const a = this.#byName.get(s.agent);
+    if (!a) return false;
+    if (a.state === 'starting') a.state = 'running';
+    a.lastSnapAt = receivedAt;
+    a.open = s.open;
+    a.target = s.target;
+    a.health = s.health;
+    a.msgsPerSec = s.intervalMs > 0 ? (s.delta.msgs * 1000) / s.intervalMs : 0;
+    addCounters(a.counters, s.delta);
+    addEncoded(a.latency, s.latency);
+    addEncoded(a.connect, s.connect);
+    for (const e of s.errorSamples) if (a.errorSamples.length < 20) a.errorSamples.push(e);
+    addEncoded(this.live, s.latency);
+    const k = Math.max(0, Math.round((s.atMs - this.startMs) / this.snapshotMs));
+    let b = this.buckets.get(k);
+    if (!b) this.buckets.set(k, (b = { hist: newHistogram(), msgs: 0, open: new Map(), errors: 0, gaps: 0 }));
+    addEncoded(b.hist, s.latency);
+    b.msgs += s.delta.msgs;
+    b.errors += s.delta.errors;
+    b.gaps += s.delta.gaps;
+    b.open.set(a.name, s.open);
+    return true;
+  }
+
+  view(m: { scenario: string; target: string; durationS: number; sessions: number; http: HttpResult[]; warnings: string[]; done: boolean; nowMs?: number }): DashboardState {
+    const counters = zeroCounters();
+    for (const a of this.agents) addCounters(counters, a.counters);
+    const running = this.agents.filter((a) => a.state === 'running');
+    const w = [...m.warnings];
+    for (const a of running) {
+      const sat = saturationWarning(a);
+      if (sat) w.push(sat);
+    }
+    return {
+      scenario: m.scenario, target: m.target, elapsedS: Math.max(0, ((m.nowMs ?? Date.now()) - this.startMs) / 1000), durationS: m.durationS,
+      connections: { target: m.sessions, open: running.reduce((s, a) => s + a.open, 0), failed: counters.connectFailures },
+      msgsPerSec: running.reduce((s, a) => s + a.msgsPerSec, 0),
+      latency: latencySummary(this.live), bars: latencyBars(this.live), counters,
+      agents: this.agents.map((a) => ({
+        name: a.name, host: a.host, state: a.state, open: a.open, target: a.target, msgsPerSec: Math.round(a.msgsPerSec),
+        ...(a.health ? { health: a.health } : {}), ...(a.why ? { why: a.why } : {}),
+      })),
+      http: m.http, warnings: w, done: m.done,
+    };
+  }
+}

@@ -12,7 +12,7 @@ import { planLink, type BackendChoice, type Capabilities, type LinkPlan } from '
 import type { Profile } from './profile.ts';
 import { ChaosProxy, flap } from './proxy.ts';
 import { Shell, runQuiet } from './shell.ts';
-import { addSession, readChaosState, removeSession, updateSession, PREFIX, type ChaosResource, type ChaosSession } from './state.ts';
+import { addSession, readChaosState, removeSession, updateSession, withStateLock, writeChaosState, PREFIX, type ChaosResource, type ChaosSession } from './state.ts';
 
 export interface ApplyOptions {
   dataDir: string;
@@ -154,8 +154,18 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     let link: VethLink | undefined;
     let setFilterCut: ((cut: boolean) => void) | undefined;
     if (isLink && !o.iface) {
-      const used = readChaosState(o.dataDir).sessions.map((s) => s.hostAddr ?? '');
-      link = createLink(sh, id, o.dryRun ? 1 : pickSubnet(used), record);
+      // Chosen and claimed under the state lock, so two sessions never pick the same subnet.
+      const subnet = o.dryRun
+        ? 1
+        : withStateLock(o.dataDir, () => {
+            const state = readChaosState(o.dataDir);
+            const n = pickSubnet(state.sessions.map((s) => s.hostAddr ?? ''));
+            const mine = state.sessions.find((s) => s.id === id);
+            if (mine) mine.hostAddr = `10.200.${n}.1`;
+            writeChaosState(o.dataDir, state);
+            return n;
+          });
+      link = createLink(sh, id, subnet, record);
       session.netns = link.netns;
       session.hostAddr = link.hostAddr;
       session.peerAddr = link.peerAddr;

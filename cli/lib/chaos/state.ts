@@ -3,6 +3,7 @@
 // `chaos off` and the next start after a crash can undo exactly those and
 // nothing else.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isAlive } from '../processes.ts';
 import { dirname, join } from 'node:path';
 import type { FieldReport } from './plan.ts';
 
@@ -70,23 +71,66 @@ export function writeChaosState(dataDir: string, state: ChaosState): void {
   renameSync(tmp, file);
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Several holders may share a data dir: every read-modify-write of chaos.json
+ * runs under a lock directory (mkdir is atomic) naming its holder, so no
+ * session's record is lost to a concurrent write. A lock whose holder died is
+ * taken over.
+ */
+export function withStateLock<T>(dataDir: string, fn: () => T): T {
+  mkdirSync(dataDir, { recursive: true });
+  const lock = `${chaosStatePath(dataDir)}.lock`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+      } catch {
+        // being created or removed right now
+      }
+      if (owner > 0 && owner !== process.pid && !isAlive(owner)) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`${lock} is held by pid ${owner || '?'} for over 10 s; remove it if no pushctl chaos runs`);
+      else Atomics.wait(pause, 0, 0, 10);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** Read-modify-write of one session (sessions are only ever changed by their owner or by a reverter). */
 export function updateSession(dataDir: string, id: string, change: (s: ChaosSession) => void): void {
-  const state = readChaosState(dataDir);
-  const s = state.sessions.find((x) => x.id === id);
-  if (!s) return;
-  change(s);
-  writeChaosState(dataDir, state);
+  withStateLock(dataDir, () => {
+    const state = readChaosState(dataDir);
+    const s = state.sessions.find((x) => x.id === id);
+    if (!s) return;
+    change(s);
+    writeChaosState(dataDir, state);
+  });
 }
 
 export function addSession(dataDir: string, session: ChaosSession): void {
-  const state = readChaosState(dataDir);
-  state.sessions.push(session);
-  writeChaosState(dataDir, state);
+  withStateLock(dataDir, () => {
+    const state = readChaosState(dataDir);
+    state.sessions.push(session);
+    writeChaosState(dataDir, state);
+  });
 }
 
 export function removeSession(dataDir: string, id: string): void {
-  const state = readChaosState(dataDir);
-  state.sessions = state.sessions.filter((s) => s.id !== id);
-  writeChaosState(dataDir, state);
+  withStateLock(dataDir, () => {
+    const state = readChaosState(dataDir);
+    state.sessions = state.sessions.filter((s) => s.id !== id);
+    writeChaosState(dataDir, state);
+  });
 }

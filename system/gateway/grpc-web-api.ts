@@ -161,6 +161,7 @@ export function createGrpcWebApi(o: {
         const bearer = /^Bearer\s+(.+)$/i.exec(ctx.requestHeader.get('authorization') ?? '')?.[1];
         const identity = await o.sessions.verifyAtConnect(bearer);
         if (typeof identity === 'string') throw new ConnectError(identity, Code.Unauthenticated);
+        if (ctx.signal.aborted) return; // the client left while its token was checked
         const transport = new GrpcWebTransport(ctx.values.get(remoteKey));
         const sessionId = randomUUID();
         // Same bytes as gRPC (ServerBatch pieces): only the carrier differs.

@@ -111,8 +111,9 @@ test('a role by name gets a proxy in front; chaos exec reaches the cluster at 12
   const res = await fetch(`http://${m[1]}/v1/gateways?protocol=ws`);
   assert.equal(res.status, 200);
   assert.ok(performance.now() - t0 >= 90, 'the request went through the 100 ms round trip');
-  apply.kill('SIGTERM');
+  apply.kill('SIGINT'); // Ctrl-C
   await new Promise<void>((r) => apply.once('exit', () => r()));
+  assert.match(out, /chaos: SIGINT: undoing session/);
   assert.match(out, /everything undone/);
 
   if (process.getuid?.() !== 0) {

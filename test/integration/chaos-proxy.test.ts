@@ -195,3 +195,30 @@ test('flapping cuts and heals on schedule; slicer, slow close and timeout', asyn
   await new Promise<void>((resolve) => s2.once('close', () => resolve()));
   assert.equal(echoed, '', 'a timed-out link forwards nothing before it closes');
 });
+
+test('a slow reader drains at its rate (64 kbit/s), however fast the upstream writes', async (t) => {
+  const sockets: Socket[] = [];
+  const server = createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => {});
+    s.write(Buffer.alloc(200_000, 3));
+  });
+  const port = await listen(server);
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((r) => server.close(r));
+  });
+  const proxy = await startProxy(t, port, { slowReaderBps: 64_000 });
+  const c = await open(proxy.port);
+  t.after(() => c.destroy());
+  let got = 0;
+  let t0 = 0;
+  c.on('data', (d: Buffer) => {
+    if (got === 0) t0 = performance.now();
+    got += d.length;
+  });
+  await new Promise((r) => setTimeout(r, 1_500));
+  const rate = (got * 8 * 1000) / (performance.now() - t0);
+  t.diagnostic(`slow reader: ${(rate / 1000).toFixed(1)} kbit/s`);
+  assert.ok(rate >= 64_000 * 0.8 && rate <= 64_000 * 1.2, `${(rate / 1000).toFixed(1)} kbit/s`);
+});

@@ -12,6 +12,21 @@ import { RedisKlineStore } from '../../system/history/redis-store.ts';
 import { SqliteKlineStore } from '../../system/history/sqlite-store.ts';
 import { makeKlines } from '../helpers/klines.ts';
 import { REAL_SYMBOLS } from '../../system/common/topics.ts';
+import * as grpc from '@grpc/grpc-js';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { KlinesRequestSchema, KlinesResponseSchema } from '../../proto/gen/history_pb.js';
+
+/** One unary KlineHistory.Klines call over real gRPC; resolves with the response or the error status. */
+function grpcKlines(target: string, req: Parameters<typeof create<typeof KlinesRequestSchema>>[1]) {
+  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  const bytes = (b: Buffer) => b;
+  return new Promise<{ res?: ReturnType<typeof fromBinary<typeof KlinesResponseSchema>>; err?: grpc.ServiceError }>((resolve) => {
+    client.makeUnaryRequest('/marketpush.v1.KlineHistory/Klines', bytes, bytes, Buffer.from(toBinary(KlinesRequestSchema, create(KlinesRequestSchema, req))), (err, value) => {
+      client.close();
+      resolve(err ? { err } : { res: fromBinary(KlinesResponseSchema, value!) });
+    });
+  });
+}
 
 const M = 60_000;
 const H = 60 * M;
@@ -82,6 +97,30 @@ test('klines REST on a gateway: warm-up from Redis, exact tiers, Binance errors,
   await waitFor(async () => (oldRows = await get('symbol=OLDUSDT&interval=1d&startTime=0&limit=10')).status === 200, 10_000, 'imported symbol');
   assert.equal(oldRows.tiers, 'embedded');
   assert.deepEqual((oldRows.body as number[][]).map((r) => r[0]), imported.slice(0, 10).map((k) => k.openTime));
+
+  // The same query over gRPC and gRPC-web.
+  const viaGrpc = await grpcKlines(cluster.gateways[0]!.urls.grpc!, { symbol, interval: '1m', startTime: BigInt(start), endTime: BigInt(start + 60 * M) });
+  assert.equal(viaGrpc.err, undefined);
+  assert.deepEqual(viaGrpc.res!.klines.map((k) => Number(k.openTime)), (old.body as number[][]).map((r) => r[0]));
+  assert.deepEqual(viaGrpc.res!.tiers, ['redis']);
+  assert.equal(viaGrpc.res!.klines[0]!.close, (old.body as string[][])[0]![4]);
+  const badGrpc = await grpcKlines(cluster.gateways[0]!.urls.grpc!, { symbol, interval: '7m' });
+  assert.equal(badGrpc.err?.code, grpc.status.INVALID_ARGUMENT);
+  assert.equal(badGrpc.err?.details, 'Invalid interval.');
+  assert.deepEqual(badGrpc.err?.metadata.get('x-binance-code'), ['-1120']);
+  const msg = toBinary(KlinesRequestSchema, create(KlinesRequestSchema, { symbol, interval: '1m', limit: 5 }));
+  const framed = Buffer.alloc(5 + msg.length);
+  framed.writeUInt32BE(msg.length, 1);
+  framed.set(msg, 5);
+  const web = await fetch(`${gw}/marketpush.v1.KlineHistory/Klines`, { method: 'POST', headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1' }, body: framed });
+  const wb = Buffer.from(await web.arrayBuffer());
+  assert.equal(wb[0], 0);
+  const len = wb.readUInt32BE(1);
+  const webRes = fromBinary(KlinesResponseSchema, wb.subarray(5, 5 + len));
+  assert.equal(webRes.klines.length, 5);
+  assert.deepEqual(webRes.tiers, ['memory']);
+  assert.equal(wb[5 + len], 0x80);
+  assert.match(wb.subarray(10 + len).toString(), /grpc-status:0/);
 
   // Binance errors.
   assert.deepEqual(await get(`symbol=${symbol}&interval=7m`), { status: 400, tiers: null, degraded: null, body: { code: -1120, msg: 'Invalid interval.' } });

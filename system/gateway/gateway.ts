@@ -27,6 +27,7 @@ import { TopicHub } from './topic-hub.ts';
 import { SessionTap } from './session-tap.ts';
 import { ServerPool } from './server-pool.ts';
 import { KlineProxy } from '../history/gateway-proxy.ts';
+import { handleKlinesGrpcWeb, KLINE_HISTORY_PATH, klineHistoryService } from '../history/grpc-klines.ts';
 import { controlFrame, type ClientFormat } from './codec.ts';
 import { parseJsonRequest, parseProtobufRequest, type Command, type RequestError } from './protocol.ts';
 
@@ -149,6 +150,8 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   const http = createJsonServer({
     'GET /healthz': (_q, res) => sendJson(res, draining ? 503 : 200, { ok: !draining, id: config.id, role: 'gateway', draining, servers: pool.serverIds().length, degraded: klines.degraded() }),
     'GET /api/v3/klines': (q, res, url) => klines.handle(q, res, url),
+    [`POST ${KLINE_HISTORY_PATH}*`]: (req, res) => handleKlinesGrpcWeb(klines, req, res),
+    [`OPTIONS ${KLINE_HISTORY_PATH}*`]: (req, res) => handleKlinesGrpcWeb(klines, req, res),
     'GET /stats': (_q, res) => sendJson(res, 200, statsBody()),
     'GET /admin/tap': tap.handle,
     'GET /api/v3/ping': (_q, res) => sendJson(res, 200, {}),
@@ -235,7 +238,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   const isDraining = () => draining;
   const tcp = config.tcpPort >= 0 ? createTcpApi({ sessions, maxFrameBytes: config.maxPayloadBytes, isDraining, onError: () => stats.count('socket_errors') }) : undefined;
   const tcpPort = tcp ? await listen(tcp.server, config.tcpPort, config.host) : undefined;
-  const grpcApi = config.grpcPort >= 0 ? await startGrpcApi({ sessions, host: config.host, port: config.grpcPort, maxFrameBytes: config.maxPayloadBytes, isDraining }) : undefined;
+  const grpcApi = config.grpcPort >= 0 ? await startGrpcApi({ sessions, host: config.host, port: config.grpcPort, maxFrameBytes: config.maxPayloadBytes, isDraining, extraServices: [klineHistoryService(klines)] }) : undefined;
 
   const setDraining = (on: boolean) => {
     if (on === draining) return;

@@ -34,6 +34,8 @@ export async function startGrpcApi(o: {
   port: number;
   maxFrameBytes: number;
   isDraining: () => boolean;
+  /** More services on the same server (kline history). */
+  extraServices?: Array<{ definition: grpc.ServiceDefinition; impl: grpc.UntypedServiceImplementation }>;
 }): Promise<{ port: number; stop(): Promise<void> }> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': o.maxFrameBytes,
@@ -61,6 +63,8 @@ export async function startGrpcApi(o: {
       });
     },
   });
+
+  for (const s of o.extraServices ?? []) server.addService(s.definition, s.impl);
 
   const serve = (call: grpc.ServerDuplexStream<Buffer, Buffer>, identity: Identity | undefined) => {
     let ended = false;

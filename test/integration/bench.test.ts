@@ -15,6 +15,7 @@ import { TestClient } from '../helpers/ws-client.ts';
 import { loadScenario, parseCapture, type Scenario } from '../../cli/lib/bench/scenario.ts';
 import { runBench } from '../../cli/lib/bench/controller.ts';
 import { recordTap } from '../../cli/lib/bench/recorder.ts';
+import { startAgent } from '../../cli/lib/bench/agent.ts';
 import { formatCapture } from '../../cli/lib/bench/scenario.ts';
 import { parseThreshold } from '../../cli/lib/bench/thresholds.ts';
 
@@ -145,6 +146,28 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
     assert.ok(outcome.latency.maxValue / 1000 >= 190, `max ${outcome.latency.maxValue / 1000} ms`);
     assert.ok(p999 >= 100, `p99.9 ${p999} ms`);
     assert.equal(outcome.counters.gaps, 0);
+  });
+
+  await t.test('--remote: agents already running are discovered over NATS and share the sessions', async () => {
+    const agents = await Promise.all(['remote-a', 'remote-b'].map((name) => startAgent({ nats: cluster.nats.url, name })));
+    try {
+      const scenario = loadScenario(scenarioFile(dir, 'remote', `name: remote\ncapture: ${capture}\namplify: 3\nduration: 3s\n`));
+      const outcome = await runBench({ scenario, router: cluster.routerUrl, nats: cluster.nats.url, agents: 0, remote: true, thresholds: [] });
+      assert.deepEqual(outcome.agents.map((a) => a.name).sort(), ['remote-a', 'remote-b']);
+      for (const a of outcome.agents) {
+        assert.equal(a.state, 'done');
+        assert.equal(a.sessions, 6);
+        assert.ok(a.clock!.samples > 0 && a.clock!.uncertaintyUs >= 0);
+        assert.equal(a.clock!.applied, false, 'same host: measured, not applied');
+      }
+      assert.equal(outcome.counters.connects, 12);
+      // The agents serve another run after this one.
+      const again = await runBench({ scenario: { ...scenario, durationMs: 1_500 }, router: cluster.routerUrl, nats: cluster.nats.url, agents: 1, remote: true, thresholds: [] });
+      assert.equal(again.agents.length, 1);
+      assert.equal(again.agents[0]!.state, 'done');
+    } finally {
+      await Promise.all(agents.map((a) => a.stop()));
+    }
   });
 
   await t.test('record → bench round-trips a capture', async () => {

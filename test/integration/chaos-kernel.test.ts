@@ -289,6 +289,10 @@ test('without root: backends says only the proxy remains, a namespace target is 
   assert.match(proxied.stdout, /delay .*→ proxy/);
   assert.match(proxied.stdout, /loss .*✗ not realised .*a TCP proxy cannot lose packets/);
   assert.match(proxied.stdout, /everything undone/);
+  const nothing = asNobody(['chaos', 'apply', 'loss-10pct', '--target', 'tcp:127.0.0.1:9', '--data-dir', dataDir]);
+  assert.equal(nothing.status, 1);
+  assert.match(nothing.stderr, /nothing of loss-10pct can be realised on tcp:127.0.0.1:9 here/);
+  assert.equal(readChaosState(dataDir).sessions.length, 0);
 });
 
 for (const tool of ['nft', 'iptables'] as const) {

@@ -72,6 +72,10 @@ chaos command after a crash.`;
       if (active.link) this.log(`namespace ${active.link.netns}: run clients with \`ip netns exec ${active.link.netns} CMD\` (host end ${active.link.hostAddr}, weak end ${active.link.peerAddr})`);
       for (const p of active.session.proxies) this.log(`proxy ${p.listen} → ${p.target}`);
       if (flags['dry-run']) return;
+      if (active.plan.report.every((r) => r.backend === null)) {
+        await active.revert();
+        fail(this, `nothing of ${profile.name} can be realised on ${active.session.target} here (see above); nothing was left applied`, 1);
+      }
       this.log(`chaos: session ${active.session.id} active${durationMs !== undefined ? ` for ${flags.duration}` : ''}; Ctrl-C or \`pushctl chaos off\` undoes it`);
       const why = await new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));
@@ -88,6 +92,7 @@ chaos command after a crash.`;
       this.log('chaos: everything undone');
       process.exit(0);
     } catch (err) {
+      if ((err as { oclif?: unknown }).oclif) throw err; // an exit already decided (fail above)
       fail(this, (err as Error).message, 1);
     }
   }

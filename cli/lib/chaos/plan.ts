@@ -83,7 +83,7 @@ export function planLink({ profile: p, caps, choice, link, ports }: PlanInput): 
     link && !tcLink && /netem|tbf|tc/.test(kernelOnly)
       ? `a role's port on a host interface gets filters only, never a qdisc: ${kernelOnly}`
       : !link
-      ? `no link to shape (internal target): ${kernelOnly}`
+      ? `no link to shape (internal target; --iface lo puts loss and partitions on its port): ${kernelOnly}`
       : !caps.root
         ? `needs root: ${kernelOnly}`
         : choice !== 'auto'

@@ -185,8 +185,13 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     if (link) for (const port of o.ports) endpoints.push({ listenHost: link.hostAddr, listenPort: port, host: '127.0.0.1', port });
     else if (!o.iface || plan.proxy || plan.proxyPartition)
       for (const r of roleTargets) endpoints.push({ listenHost: '127.0.0.1', listenPort: 0, host: r.host, port: r.port });
-    if (!link && !o.iface && !plan.proxy && !plan.proxyPartition && o.backend !== 'proxy')
-      plan.report.push({ field: '(target)', value: o.target, backend: 'proxy', note: 'internal links are shaped only by the proxy until `pushctl up --isolate` exists' });
+    if (!link && !o.iface && plan.report.every((r) => r.backend === null))
+      plan.report.push({
+        field: '(target)',
+        value: o.target,
+        backend: null,
+        note: 'nothing of this profile reaches an internal link through a proxy; --iface lo puts loss and partitions on its port (`pushctl up --isolate` does not exist yet)',
+      });
     for (const e of endpoints) {
       if (o.dryRun) {
         o.print(`# proxy ${e.listenHost}:${e.listenPort || '<free port>'} → ${e.host}:${e.port} faults ${JSON.stringify(faults)}`);

@@ -77,6 +77,8 @@ export interface AgentReport extends AgentView {
   errorSamples: string[];
   /** Its figures come from its snapshots only (it died before its final result). */
   partial: boolean;
+  snapshots: number;
+  saturatedSnapshots: number;
 }
 
 export interface Outcome {
@@ -305,6 +307,9 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
         warnings.push(`agent ${a.name} sent no final result: ${a.why}`);
       }
     }
+    for (const a of agents) {
+      if (a.saturatedSnaps) warnings.push(`agent ${a.name} was saturated in ${a.saturatedSnaps} of ${a.snaps} snapshots (CPU > 90% or event-loop p99 > 50 ms): its latencies include its own queueing`);
+    }
     const final = view(true);
     o.onUpdate?.(final);
 
@@ -332,7 +337,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
         ...(a.pid ? { pid: a.pid } : {}), sessions: a.result?.sessions ?? a.target, counters: c, latency: latencySummary(lat),
         ...(a.health ? { health: a.health } : {}), ...(a.why ? { why: a.why } : {}),
         ...(a.result ? { clock: a.result.clock, healthOverRun: a.result.health, startedLateMs: a.result.startedLateMs } : {}),
-        errorSamples: a.result?.errorSamples ?? a.errorSamples, partial,
+        errorSamples: a.result?.errorSamples ?? a.errorSamples, partial, snapshots: a.snaps, saturatedSnapshots: a.saturatedSnaps,
       };
       lat.destroy();
       con.destroy();

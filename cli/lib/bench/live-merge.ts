@@ -28,12 +28,15 @@ export interface AgentTrack {
   connect: Histogram;
   errorSamples: string[];
   result?: AgentResult;
+  snaps: number;
+  /** Snapshots in which the agent was saturated (CPU or event-loop delay). */
+  saturatedSnaps: number;
 }
 
 export function newTrack(name: string, host: string, extra: Partial<AgentTrack> = {}): AgentTrack {
   return {
     name, host, stderr: [], state: 'starting', lastSnapAt: 0, open: 0, target: 0, msgsPerSec: 0,
-    counters: zeroCounters(), latency: newHistogram(), connect: newHistogram(), errorSamples: [], ...extra,
+    counters: zeroCounters(), latency: newHistogram(), connect: newHistogram(), errorSamples: [], snaps: 0, saturatedSnaps: 0, ...extra,
   };
 }
 
@@ -75,6 +78,8 @@ export class LiveMerge {
     a.open = s.open;
     a.target = s.target;
     a.health = s.health;
+    a.snaps++;
+    if (s.health.saturated) a.saturatedSnaps++;
     a.msgsPerSec = s.intervalMs > 0 ? (s.delta.msgs * 1000) / s.intervalMs : 0;
     addCounters(a.counters, s.delta);
     addEncoded(a.latency, s.latency);

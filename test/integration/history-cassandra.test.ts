@@ -151,10 +151,9 @@ test('archiver: a restart mid-stream loses and duplicates nothing; Redis down ke
   let coldWrites = 0;
   const counted = { name: cold.name, put: async (ks: readonly Kline[]) => { await cold.put(ks); coldWrites += ks.length; }, query: cold.query.bind(cold), close: async () => {} };
 
+  await Promise.all(all.slice(0, 1500).map((k, i) => js.publish(closedKlineSubject('SOLUSDT', '1m'), klineEvent(k, i + 1))));
   const a1 = new KlineArchiver({ nc, redis, cold: counted, log, batch: 200, ackWaitMs: 3_000 });
   await a1.start();
-  for (let i = 0; i < 1500; i++) void js.publish(closedKlineSubject('SOLUSDT', '1m'), klineEvent(all[i]!, i + 1));
-  await nc.flush();
   while (a1.archived < 400) await new Promise((r) => setTimeout(r, 20));
   await a1.stop(); // mid-stream: some of the first 1500 are archived, the rest wait in the consumer
   assert.ok(a1.archived < 1500, `stopped mid-stream (${a1.archived} archived)`);

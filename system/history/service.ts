@@ -4,7 +4,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EventSchema } from '../../proto/gen/market_pb.js';
-import type { Bus } from '../common/bus.ts';
+import type { Bus, BusHandler } from '../common/bus.ts';
+import { KLINE_INTERVALS } from '../common/topics.ts';
 import { NatsBus } from '../common/nats-bus.ts';
 import type { Logger } from '../common/logger.ts';
 import { seriesKey, fromMessage, type KlineStore } from './kline.ts';
@@ -86,8 +87,7 @@ export class HistoryService {
 
   /** Subscribes to klines, warms memory from Redis, starts the archiver. */
   async start(): Promise<void> {
-    const sub = this.#bus.subscribe('md.*.*', (subject, data) => {
-      if (!subject.startsWith('md.kline_')) return;
+    const onKline: BusHandler = (_subject, data) => {
       let k;
       let closed = false;
       try {
@@ -103,8 +103,10 @@ export class HistoryService {
       this.#knownSymbols.add(k.symbol);
       this.memory.upsert(k);
       if (closed && this.archiver && !(this.#bus instanceof NatsBus)) this.archiver.offer(k);
-    });
-    this.#unsub = () => sub.unsubscribe();
+    };
+    // Kline subjects only (one subscription per interval): a catch-all would bring every trade and depth twice.
+    const subs = KLINE_INTERVALS.map((i) => this.#bus.subscribe(`md.kline_${i}.*`, onKline));
+    this.#unsub = () => subs.forEach((s) => s.unsubscribe());
     if (this.redis) {
       try {
         await this.redis.connect();

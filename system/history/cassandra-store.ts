@@ -11,6 +11,7 @@ type CqlClient = InstanceType<typeof Client>;
 const Long = types.Long;
 
 export const ROWS_PER_BUCKET = 1440;
+const PROBE_BUCKETS = 2;
 
 export function bucketOf(interval: string, openTime: number): number {
   return Math.floor(openTime / ((BINANCE_INTERVAL_MS[interval] ?? 60_000) * ROWS_PER_BUCKET));
@@ -111,21 +112,34 @@ export class CassandraKlineStore implements KlineStore {
     const ks = this.keyspace;
     const lo = bucketOf(q.interval, Math.max(q.from, 0));
     const hi = bucketOf(q.interval, Math.min(q.to, Number.MAX_SAFE_INTEGER));
-    const dir = q.order === 'asc' ? 'ASC' : 'DESC';
-    const bucketRows = await this.client.execute(
-      `SELECT bucket FROM ${ks}.kline_buckets WHERE symbol = ? AND interval = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ${dir}`,
-      [symbol, q.interval, Long.fromNumber(lo), Long.fromNumber(hi)],
-      { prepare: true },
-    );
+    const asc = q.order === 'asc';
+    const dir = asc ? 'ASC' : 'DESC';
+    // A chart query usually needs the one or two buckets at the near end of its range: read those
+    // directly, and list the series' buckets only when more are needed.
+    const probes: number[] = [];
+    for (let i = 0; i < PROBE_BUCKETS && lo + i <= hi; i++) probes.push(asc ? lo + i : hi - i);
+    const listed = async (): Promise<unknown[]> => {
+      const rlo = asc ? lo + probes.length : lo;
+      const rhi = asc ? hi : hi - probes.length;
+      if (rlo > rhi) return [];
+      const res = await this.client.execute(
+        `SELECT bucket FROM ${ks}.kline_buckets WHERE symbol = ? AND interval = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ${dir}`,
+        [symbol, q.interval, Long.fromNumber(rlo), Long.fromNumber(rhi)],
+        { prepare: true },
+      );
+      return res.rows.map((r) => r.bucket);
+    };
     const out: Kline[] = [];
     const from = Long.fromNumber(Math.max(q.from, 0));
     const to = Long.fromNumber(Math.min(q.to, Number.MAX_SAFE_INTEGER));
-    for (const br of bucketRows.rows) {
-      const left = q.limit - out.length;
-      if (left <= 0) break;
+    let buckets: unknown[] = probes.map((b) => Long.fromNumber(b));
+    for (let i = 0; ; i++) {
+      if (out.length >= q.limit) break;
+      if (i === probes.length) buckets = buckets.concat(await listed());
+      if (i >= buckets.length) break;
       const res = await this.client.execute(
         `SELECT * FROM ${ks}.klines WHERE symbol = ? AND interval = ? AND bucket = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time ${dir} LIMIT ?`,
-        [symbol, q.interval, br.bucket, from, to, left],
+        [symbol, q.interval, buckets[i], from, to, q.limit - out.length],
         { prepare: true },
       );
       for (const r of res.rows) {

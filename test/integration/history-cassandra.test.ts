@@ -67,6 +67,10 @@ test('Cassandra store: ranges across buckets, both orders, limits, idempotent up
   assert.deepEqual(await q(mid, Number.MAX_SAFE_INTEGER, 5, 'asc'), all.slice(1400, 1405));
   assert.deepEqual(await q(0, mid, 5, 'desc'), all.slice(1396, 1401).reverse());
   assert.deepEqual(await q(0, first - 1, 5, 'desc'), []);
+  // Far ends: the buckets read directly are empty, the listed ones hold the data.
+  assert.deepEqual(await q(0, Number.MAX_SAFE_INTEGER, 3, 'desc'), all.slice(2997).reverse());
+  assert.deepEqual(await q(first - 5 * 24 * 60 * M, Number.MAX_SAFE_INTEGER, 3, 'asc'), all.slice(0, 3));
+  assert.deepEqual(await q(first - 5 * 24 * 60 * M, all[2999]!.openTime + 9 * 24 * 60 * M, 3000, 'desc'), [...all].reverse());
   await store.put([{ ...all[5]!, close: '1.23' }]);
   const [k5] = await q(all[5]!.openTime, all[5]!.openTime, 10, 'asc');
   assert.equal(k5!.close, '1.23');

@@ -340,13 +340,20 @@ export class GrpcWebClient extends ProtoClient {
     await this.waitFor(() => this.sessionId !== '' || this.closed, 5_000, 'the session id');
     if (!this.sessionId) throw new Error(`grpc-web: refused: ${this.closeInfo}`);
   }
+  #updates: Promise<unknown> = Promise.resolve();
+  /**
+   * Each Update is its own HTTP request: two in flight may reach the gateway in
+   * either order, so requests go one after another (a reply means applied).
+   */
   send(cmd: Cmd): void {
     const frame = fromBinary(ClientFrameSchema, clientFrame(cmd));
-    this.client.update({ sessionId: this.sessionId, frame }).catch((err: unknown) => {
-      const e = ConnectError.from(err);
-      this.r.errors.push({ id: cmd.id, code: -1, msg: `Update failed: ${Code[e.code]} ${e.rawMessage}` });
-      this.wake();
-    });
+    this.#updates = this.#updates.then(() =>
+      this.client.update({ sessionId: this.sessionId, frame }).catch((err: unknown) => {
+        const e = ConnectError.from(err);
+        this.r.errors.push({ id: cmd.id, code: -1, msg: `Update failed: ${Code[e.code]} ${e.rawMessage}` });
+        this.wake();
+      }),
+    );
   }
   /**
    * Undecodable bytes as an Update body (Connect protocol, binary): the unary

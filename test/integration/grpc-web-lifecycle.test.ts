@@ -2,7 +2,8 @@
 // Subscribe is refused with unauthenticated, a session without one gets public
 // data but not the private orders channel (error 7), and a valid
 // `Authorization: Bearer` header on Subscribe opens the user's order stream;
-// at the token's expiry the stream ends with unauthenticated.
+// at the token's expiry the stream ends with unauthenticated. And draining:
+// open streams end with unavailable after a 4002 frame, new ones are refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
@@ -18,8 +19,8 @@ const SECRET = 'grpc-web-auth-secret-0123456789abcdef';
 const sign = (sub: string, secret = SECRET, expiresInSec = 3600) =>
   new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSec).sign(new TextEncoder().encode(secret));
 
-test('gRPC-web: tokens on Subscribe, the private orders channel only with a valid one', async (t) => {
-  const cluster = await startCluster({ servers: 1, gateways: 1, symbols: 2, rate: 20, gateway: { auth: { hs256Secret: SECRET } } });
+test('gRPC-web: tokens on Subscribe, the private orders channel only with a valid one, expiry and drain end the stream with a status', async (t) => {
+  const cluster = await startCluster({ servers: 1, gateways: 1, symbols: 2, rate: 20, gateway: { auth: { hs256Secret: SECRET }, drainSpreadMs: 200 } });
   t.after(() => cluster.stop());
   const nc = await connect({ servers: cluster.nats.url });
   t.after(() => nc.close());
@@ -64,4 +65,12 @@ test('gRPC-web: tokens on Subscribe, the private orders channel only with a vali
   await brief.waitFor(() => brief.closed, 10_000, 'the stream to end at expiry');
   assert.match(brief.closeInfo, /^Unauthenticated/, brief.closeInfo);
   assert.ok(brief.r.errors.some((e) => e.code === 4003), JSON.stringify(brief.r.errors));
+
+  // Draining: the open session is told (4002) and its stream ends with unavailable; new ones are refused.
+  const res = await fetch(`${cluster.gateways[0]!.urls.http}/admin/drain`, { method: 'POST', body: '{}' });
+  assert.equal(res.status, 200);
+  await anonymous.waitFor(() => anonymous.closed, 10_000, 'the stream to end on drain');
+  assert.match(anonymous.closeInfo, /^Unavailable .*draining/, anonymous.closeInfo);
+  assert.ok(anonymous.r.errors.some((e) => e.code === 4002), JSON.stringify(anonymous.r.errors));
+  await assert.rejects(client().open(), /refused: Unavailable .*draining/);
 });

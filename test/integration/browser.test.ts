@@ -85,5 +85,12 @@ test('demo page: live ticker and chart over gRPC-web and WebSocket, and a failov
   const tickers = s.tickerUpdates;
   s = await until(page, (d) => d.events > after + 3 && d.tickerUpdates > tickers, 'updates after the failover');
   assert.equal(s.protocol, 'grpc-web');
+
+  // Its own gateway is gone: switching protocol now goes through the router too.
+  await page.click('#proto-ws');
+  s = await until(page, (d) => d.protocol === 'ws' && d.state === 'live', 'WebSocket after the failover');
+  assert.equal(s.gateway, gw2.urls.ws);
+  const wsAfter = s.events;
+  await until(page, (d) => d.events > wsAfter + 3, 'events over WebSocket from the other gateway');
   assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
 });

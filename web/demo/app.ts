@@ -38,7 +38,7 @@ let candles = new Map<number, Candle>();
 let session: { stop(): void } | undefined;
 let generation = 0; // bumps on every (re)connect decision: stale callbacks check it and bow out
 let failures = 0;
-let badGateway = '';
+let badGateway = ''; // host:port of the gateway that failed last, whatever the protocol
 
 // --- rendering
 
@@ -192,14 +192,14 @@ async function loadHistory(httpBase: string, gen: number): Promise<void> {
 /** A gateway for the protocol: this page's own origin first, then whatever a router offers. */
 async function pickGateway(): Promise<string> {
   const own = demo.protocol === 'ws' ? location.origin.replace(/^http/, 'ws') : location.origin;
-  if (failures === 0 && !badGateway) return own;
+  if (failures === 0 && badGateway !== location.host) return own;
   for (const r of routers) {
     try {
       const res = await fetch(`${r}/v1/gateways?protocol=${demo.protocol}&limit=4`, { signal: AbortSignal.timeout(2_000) });
       if (!res.ok) continue;
       const { gateways } = (await res.json()) as { gateways: { url: string }[] };
       // The router may not have noticed yet that the last one died: prefer another.
-      const pick = gateways.find((g) => g.url !== badGateway) ?? gateways[0];
+      const pick = gateways.find((g) => new URL(g.url).host !== badGateway) ?? gateways[0];
       if (pick) return pick.url;
     } catch {
       // next router
@@ -228,7 +228,7 @@ async function connect(): Promise<void> {
     if (candles.size <= 1) void loadHistory(url.replace(/^ws/, 'http'), gen);
   };
   const down = (why: string) => {
-    badGateway = url;
+    badGateway = new URL(url).host;
     retry(gen, why);
   };
   session = demo.protocol === 'ws' ? connectWs(url, gen, up, down) : connectGrpcWeb(url, gen, up, down);

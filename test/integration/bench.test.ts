@@ -130,7 +130,7 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
     assert.ok(outcome.counters.msgs >= a!.counters.msgs);
   });
 
-  await t.test('a 200 ms stall of the push-server shows in the p99.9', async () => {
+  await t.test('a 200 ms stall of the push-server shows in the p99.9', async (st) => {
     const scenario = loadScenario(scenarioFile(dir, 'stall', `name: stall\ncapture: ${capture}\namplify: 5\nduration: 5s\n`));
     const server = cluster.servers[0]!.proc;
     const outcome = await runBench({
@@ -142,8 +142,10 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
         }, 2_500),
     });
     const p999 = outcome.latency.getValueAtPercentile(99.9) / 1000;
-    // Events meant for publication at the start of the stall waited for all of it: a lower bound, not a timing goal.
-    assert.ok(outcome.latency.maxValue / 1000 >= 190, `max ${outcome.latency.maxValue / 1000} ms`);
+    st.diagnostic(`stall run: p99 ${outcome.latency.getValueAtPercentile(99) / 1000} ms, p99.9 ${p999} ms, max ${outcome.latency.maxValue / 1000} ms, n=${outcome.latency.totalCount}`);
+    // An event meant for publication in the first feed tick of the stall (ticks are 50 ms apart at 20/s)
+    // waited at least 200 − 50 ms, and each tick reaches every client: lower bounds, not timing goals.
+    assert.ok(outcome.latency.maxValue / 1000 >= 140, `max ${outcome.latency.maxValue / 1000} ms`);
     assert.ok(p999 >= 100, `p99.9 ${p999} ms`);
     assert.equal(outcome.counters.gaps, 0);
   });

@@ -64,6 +64,12 @@ export interface GatewayConfig extends CommonConfig {
   slowClientGraceMs: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /**
+   * A heartbeat answered later than this means the client is this far behind:
+   * the answer queues behind everything still in kernel buffers, which the
+   * byte cap cannot see (loopback autotunes to tens of MB). Disconnected, 4001.
+   */
+  maxClientLagMs: number;
   inboundRatePerSec: number;
   inboundBurst: number;
   /** Rate-limit violations before the connection is closed. */
@@ -118,6 +124,7 @@ export const defaults = {
     slowClientGraceMs: 10_000,
     pingIntervalMs: 20_000,
     pongTimeoutMs: 60_000,
+    maxClientLagMs: 10_000,
     inboundRatePerSec: 10,
     inboundBurst: 20,
     inboundViolationsToClose: 50,

@@ -39,6 +39,9 @@ export class ClientConn {
   /** Who the client proved to be (a JWT), if anyone; `expiresAt` is enforced while connected. */
   identity: Identity | undefined;
   lastRx = Date.now();
+  /** When the unanswered heartbeat was sent (0: none outstanding), and the last round trip. */
+  pingSentAt = 0;
+  lastRttMs = 0;
   violations = 0;
   overflowAt = 0;
   resyncs = 0;

@@ -222,7 +222,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     wss.handleUpgrade(req, socket, head, (ws) => {
       const c = sessions.open(new WsTransport(ws, socket), format, checked, identity);
       ws.on('message', (data, isBinary) => sessions.receive(c, wsRequest(c, data, isBinary)));
-      ws.on('pong', () => sessions.touch(c));
+      ws.on('pong', () => sessions.heartbeatAnswered(c));
       ws.on('ping', () => sessions.touch(c));
       ws.on('error', (err) => {
         stats.count('socket_errors');

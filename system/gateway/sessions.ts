@@ -119,9 +119,27 @@ export class Sessions {
     return c;
   }
 
-  /** Any sign of life from the client (a message, a pong). */
+  /** Any sign of life from the client (a message). */
   touch(c: ClientConn): void {
     c.lastRx = Date.now();
+  }
+
+  /**
+   * The answer to our heartbeat (a WebSocket pong, or a Ping frame on TCP and
+   * gRPC). Its round trip is how far behind the client is reading: the
+   * heartbeat waited behind every byte still queued for it.
+   */
+  heartbeatAnswered(c: ClientConn): void {
+    const now = Date.now();
+    c.lastRx = now;
+    if (!c.pingSentAt) return;
+    c.lastRttMs = now - c.pingSentAt;
+    c.pingSentAt = 0;
+    if (c.lastRttMs > this.#config.maxClientLagMs && c.state !== 'closed') {
+      this.#stats.count('lag_disconnects');
+      this.#log.info('disconnecting a client that reads too far behind', { conn: c.id, remote: c.remote, lagMs: c.lastRttMs });
+      c.close(4001, `slow consumer: ${c.lastRttMs} ms behind`);
+    }
   }
 
   /** One inbound request. `parse` runs only once the rate limit let it through, so a flood costs no parsing. */
@@ -235,6 +253,7 @@ export class Sessions {
       case 'list':
         return this.#reply(c, cmd.id, [...c.topics]);
       case 'ping':
+        this.heartbeatAnswered(c);
         return c.send(controlFrame(c.format, { pong: Date.now() }, { case: 'pong', value: { clientTimeUs: BigInt(cmd.clientTimeUs), serverTimeUs: BigInt(Date.now() * 1000) } }));
     }
   }
@@ -286,6 +305,7 @@ export class Sessions {
       c.transport.terminate();
       return;
     }
+    if (!c.pingSentAt) c.pingSentAt = now; // a round trip is measured from the oldest unanswered heartbeat
     c.transport.ping();
     this.#scheduleCheck(c);
   }

@@ -60,6 +60,23 @@ describe('slow clients cost only themselves', () => {
     assert.equal(stats.connections, 2, 'both clients are still connected');
   });
 
+  test('a client reading far behind (its heartbeat answer comes back late) is disconnected with 4001', async () => {
+    // A queue cap this large is never reached: only the heartbeat round trip can tell.
+    const gw = await cluster.startGateway(3, { sendQueueBytes: 256 * 1024 * 1024, maxClientLagMs: 1_000, pingIntervalMs: 300, pongTimeoutMs: 60_000 });
+    const lagging = new TestClient(`${gw.urls.ws}/stream?streams=${everything}`);
+    clients.push(lagging);
+    lagging.ws.once('open', () => socketOf(lagging).pause());
+    await lagging.opened;
+    await new Promise((r) => setTimeout(r, 2_500));
+    socketOf(lagging).resume(); // it catches up and answers the queued pings, 2.5 s late
+    await lagging.closed;
+    assert.equal(lagging.closeCode, 4001);
+    assert.match(lagging.closeReason, /ms behind/);
+    const stats = await gatewayStats(gw.urls.http!);
+    assert.equal(stats.counters.lag_disconnects, 1);
+    assert.equal(stats.counters.overflows ?? 0, 0, 'the byte cap never triggered');
+  });
+
   test('a client stuck past the grace period is disconnected with 4001', async () => {
     const gw = await cluster.startGateway(2, { sendQueueBytes: 64 * 1024, slowClientGraceMs: 500, pingIntervalMs: 200, pongTimeoutMs: 60_000 });
     const stuck = new TestClient(`${gw.urls.ws}/stream?streams=${everything}`);

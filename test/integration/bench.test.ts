@@ -58,8 +58,9 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
     formatCapture(
       Array.from({ length: 4 }, (_, i) => ({
         id: `s${i}`,
-        format: i === 3 ? ('protobuf' as const) : ('json' as const),
-        ops: [{ t: i * 50, ev: 'connect' as const, format: i === 3 ? ('protobuf' as const) : ('json' as const), streams: ['btcusdt@trade', 'btcusdt@depth', 'ethusdt@ticker'] }],
+        // WebSocket JSON, WebSocket protobuf and protobuf over TCP in one run.
+        format: (['json', 'json', 'tcp', 'protobuf'] as const)[i]!,
+        ops: [{ t: i * 50, ev: 'connect' as const, format: (['json', 'json', 'tcp', 'protobuf'] as const)[i]!, streams: ['btcusdt@trade', 'btcusdt@depth', 'ethusdt@ticker'] }],
       })),
     ),
   );

@@ -150,13 +150,13 @@ test('the dashboard renders a recorded snapshot: connections, rates, percentiles
   assert.equal(s.bars.reduce((a, b) => a + b.count, 0), 1000);
 });
 
-test('record: a tap stream becomes capture sessions; tcp/gRPC replay as protobuf, private streams are left out', async (t) => {
+test('record: a tap stream becomes capture sessions; tcp replays as tcp, gRPC as protobuf, private streams are left out', async (t) => {
   const { createServer } = await import('node:http');
   const { recordTap } = await import('../../cli/lib/bench/recorder.ts');
   const at = Date.now();
   const lines = [
     { tap: 1, source: 'gateway-9', at },
-    { at: at + 10, ev: 'connect', s: '1', format: 'tcp', streams: ['btcusdt@trade'] },
+    { at: at + 10, ev: 'connect', s: '1', format: 'grpc', streams: ['btcusdt@trade'] },
     { at: at + 20, ev: 'subscribe', s: '1', streams: ['orders'] },
     { at: at + 30, ev: 'subscribe', s: '2', streams: ['ethusdt@ticker'] }, // connected before the recording
     { at: at + 40, ev: 'close', s: '1' },
@@ -173,8 +173,11 @@ test('record: a tap stream becomes capture sessions; tcp/gRPC replay as protobuf
   const [a, b] = rec.sessions;
   assert.equal(a!.format, 'protobuf');
   assert.deepEqual(a!.ops.map((o) => o.ev), ['connect', 'close']);
-  assert.equal((a!.ops[0] as { protocol?: string }).protocol, 'tcp');
+  assert.equal((a!.ops[0] as { protocol?: string }).protocol, 'grpc');
   assert.deepEqual(b!.ops.map((o) => o.ev), ['connect', 'subscribe']);
+  lines.push({ at: at + 50, ev: 'connect', s: '3', format: 'tcp', streams: [] });
+  const again = await recordTap(`http://127.0.0.1:${(srv.address() as { port: number }).port}`, 2_000);
+  assert.equal(again.sessions[2]!.format, 'tcp');
   assert.doesNotMatch(formatCapture(rec.sessions), /orders/);
 });
 

@@ -265,9 +265,9 @@ async function sleepUntil(localUs: number, cancelled: () => boolean): Promise<vo
 }
 
 /** Asks the router for the least-loaded gateways on every connect, as a real client does. */
-function routerLookup(router: string): () => Promise<string[]> {
-  return async () => {
-    const res = await fetch(`${router}/v1/gateways?protocol=ws&limit=3`, { signal: AbortSignal.timeout(3_000) });
+function routerLookup(router: string): (protocol: 'ws' | 'tcp') => Promise<string[]> {
+  return async (protocol) => {
+    const res = await fetch(`${router}/v1/gateways?protocol=${protocol}&limit=3`, { signal: AbortSignal.timeout(3_000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const body = (await res.json()) as { gateways?: Array<{ url: string }> };
     return (body.gateways ?? []).map((g) => g.url);

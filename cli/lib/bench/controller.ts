@@ -233,6 +233,9 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       speed: sc.speed, durationMs: sc.durationMs, seed, connect: sc.connect, router: o.router,
       ...(sc.formats ? { formats: sc.formats } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
     });
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    const planBytes = encodeJson(plan(agents[0]!, 0)).length;
+    if (planBytes > maxPayload) throw new Error(`the scenario's sessions make a ${planBytes}-byte plan, over this NATS server's max_payload (${maxPayload}): split the capture or raise max_payload`);
     await Promise.all(
       agents.map(async (a, i) => {
         try {

@@ -49,9 +49,12 @@ export function rng(seed: number): () => number {
 }
 
 function pickFormat(weights: Partial<Record<WireFormat, number>>, r: number): WireFormat {
-  const json = weights.json ?? 0;
-  const pb = weights.protobuf ?? 0;
-  return json + pb <= 0 ? 'json' : r * (json + pb) < json ? 'json' : 'protobuf';
+  const all = (['json', 'protobuf', 'tcp'] as const).map((f) => [f, Math.max(0, weights[f] ?? 0)] as const);
+  const total = all.reduce((s, [, w]) => s + w, 0);
+  if (total <= 0) return 'json';
+  let x = r * total;
+  for (const [f, w] of all) if ((x -= w) < 0) return f;
+  return 'json';
 }
 
 export function totalCopies(p: Pick<AgentPlan, 'sessions' | 'amplify'>): number {

@@ -41,8 +41,8 @@ export async function recordTap(gatewayHttp: string, durationMs: number, signal?
     const t = Math.max(0, e.at - t0);
     let s = byId.get(e.s!);
     if (e.ev === 'connect') {
-      // tcp and gRPC carry the same protobuf ServerFrames: replayed as WebSocket protobuf, the original noted.
-      const format = e.format === 'protobuf' || e.format === 'tcp' || e.format === 'grpc' ? 'protobuf' : 'json';
+      // gRPC carries the same protobuf ServerFrames: replayed as WebSocket protobuf, the original noted.
+      const format = e.format === 'tcp' ? 'tcp' : e.format === 'protobuf' || e.format === 'grpc' ? 'protobuf' : 'json';
       s = { id: `r${++n}`, format, ops: [] };
       byId.set(e.s!, s);
       s.ops.push({ t, ev: 'connect', format, streams: e.streams ?? [], ...(e.format && e.format !== format ? { protocol: e.format } : {}) });

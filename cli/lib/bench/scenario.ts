@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
-export type WireFormat = 'json' | 'protobuf';
+/** json / protobuf: WebSocket frames; tcp: protobuf frames over the gateway's raw TCP API. */
+export type WireFormat = 'json' | 'protobuf' | 'tcp';
 
 export type SessionOp =
   | { t: number; ev: 'connect'; format?: WireFormat; streams: string[]; protocol?: string }
@@ -84,7 +85,7 @@ export function parseCapture(text: string, file = 'capture'): CapturedSession[] 
     const streams = Array.isArray(o.streams) ? o.streams.map(String) : [];
     let s = byId.get(id);
     if (o.ev === 'connect') {
-      const format: WireFormat = o.format === 'protobuf' ? 'protobuf' : 'json';
+      const format: WireFormat = o.format === 'protobuf' || o.format === 'tcp' ? o.format : 'json';
       if (!s) byId.set(id, (s = { id, format, ops: [] }));
       // `protocol`: what the session used when recorded (tcp, grpc…); replay is over WebSocket in `format`.
       s.ops.push({ t: o.t, ev: 'connect', format, streams, ...(typeof o.protocol === 'string' ? { protocol: o.protocol } : {}) });
@@ -154,7 +155,7 @@ export function loadScenario(path: string): Scenario {
     };
   });
   const formats = raw.formats as Record<string, unknown> | undefined;
-  if (formats) for (const k of Object.keys(formats)) if (k !== 'json' && k !== 'protobuf') throw new Error(`${file}: formats has "${k}" (json, protobuf)`);
+  if (formats) for (const k of Object.keys(formats)) if (k !== 'json' && k !== 'protobuf' && k !== 'tcp') throw new Error(`${file}: formats has "${k}" (json, protobuf, tcp)`);
   return {
     name: String(raw.name ?? basename(file).replace(/\.(ya?ml|json)$/, '')),
     description: String(raw.description ?? ''),

@@ -7,12 +7,13 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { ClientFrameSchema } from '../../../proto/gen/client_pb.js';
 import { TopicTrack, type Meter } from './meter.ts';
 import type { SessionOp, WireFormat } from './scenario.ts';
+import { TcpConn, frameClient } from './tcp-conn.ts';
 
 export interface SessionEnv {
   meter: Meter;
   clockUs(): number;
-  /** Gateway ws base URLs to try, best first (router lookup, or the fixed target). */
-  gateways(): Promise<string[]>;
+  /** Gateway base URLs for the protocol (ws://… or host:port for tcp), best first: router lookup, or the fixed target. */
+  gateways(protocol: 'ws' | 'tcp'): Promise<string[]>;
   openDelta(d: number): void;
   stopped(): boolean;
 }
@@ -29,7 +30,7 @@ export class ReplaySession {
   readonly format: WireFormat;
   readonly streams = new Set<string>();
   #env: SessionEnv;
-  #ws: WebSocket | undefined;
+  #ws: WebSocket | TcpConn | undefined;
   #track = new TopicTrack();
   #reqId = 1;
   #closed = true;
@@ -85,9 +86,10 @@ export class ReplaySession {
 
   #request(kind: 'subscribe' | 'unsubscribe', topics: string[]): void {
     const ws = this.#ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return; // resubscribed by the reconnect URL
+    if (!ws || ws.readyState !== WebSocket.OPEN) return; // resubscribed on reconnect
     const id = this.#reqId++;
-    if (this.format === 'protobuf') {
+    if (ws instanceof TcpConn) ws.send(frameClient(kind, id, topics));
+    else if (this.format === 'protobuf') {
       ws.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, { id: BigInt(id), kind: { case: kind, value: { topics } } })));
     } else ws.send(JSON.stringify({ method: kind === 'subscribe' ? 'SUBSCRIBE' : 'UNSUBSCRIBE', params: topics, id }));
   }
@@ -132,12 +134,13 @@ export class ReplaySession {
     const env = this.#env;
     let urls: string[];
     try {
-      urls = await env.gateways();
+      urls = await env.gateways(this.format === 'tcp' ? 'tcp' : 'ws');
     } catch (err) {
       return this.#scheduleRetry(attempt, since, `router: ${(err as Error).message}`, reconnect);
     }
     if (gen !== this.#generation || env.stopped() || !this.#wantOpen) return;
     if (!urls.length) return this.#scheduleRetry(attempt, since, 'router listed no gateway', reconnect);
+    if (this.format === 'tcp') return this.#openTcp(urls[0]!, attempt, since, reconnect, gen);
     const ws = new WebSocket(`${urls[0]}${this.#path()}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
     this.#ws = ws;
     const track = new TopicTrack();
@@ -186,6 +189,52 @@ export class ReplaySession {
       if (env.stopped() || !this.#wantOpen) return;
       env.meter.counters.unplannedCloses++;
       // 4002 draining / 1001 going away: a real client reconnects through the router with back-off.
+      this.#scheduleRetry(0, env.clockUs(), `closed ${code}`, true);
+    });
+  }
+
+  #openTcp(hostPort: string, attempt: number, since: number, reconnect: boolean, gen: number): void {
+    const env = this.#env;
+    const conn = new TcpConn(hostPort, [...this.streams]);
+    this.#ws = conn;
+    const track = new TopicTrack();
+    track.subscribed(this.streams, env.meter.nowUs());
+    this.#track = track;
+    let opened = false;
+    const drop = () => {
+      conn.removeAllListeners();
+      conn.on('error', () => {});
+      conn.terminate();
+      this.#ws = undefined;
+    };
+    conn.on('refused', () => {
+      if (gen !== this.#generation) return;
+      drop();
+      env.meter.counters.rejected++;
+      this.#scheduleRetry(attempt, since, 'refused (503)', reconnect);
+    });
+    conn.on('error', (err: Error) => {
+      if (opened || gen !== this.#generation) return;
+      drop();
+      this.#scheduleRetry(attempt, since, err.message, reconnect);
+    });
+    conn.on('open', () => {
+      if (gen !== this.#generation) return;
+      opened = true;
+      this.#closed = false;
+      env.openDelta(1);
+      env.meter.counters.connects++;
+      if (reconnect) env.meter.counters.reconnects++;
+      env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
+    });
+    conn.on('message', (d: Buffer) => env.meter.onProtobuf(d, track));
+    conn.on('close', (code: number) => {
+      if (gen !== this.#generation || !opened) return;
+      this.#ws = undefined;
+      this.#closed = true;
+      env.openDelta(-1);
+      if (env.stopped() || !this.#wantOpen) return;
+      env.meter.counters.unplannedCloses++;
       this.#scheduleRetry(0, env.clockUs(), `closed ${code}`, true);
     });
   }

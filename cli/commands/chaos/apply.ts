@@ -7,6 +7,7 @@ import { DATA_DIR_HELP, resolveDataDir } from '../../lib/data-dir.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../../lib/chaos/plan.ts';
 import { parseDuration, resolveProfile } from '../../lib/chaos/profile.ts';
 import { applyProfile, clientPorts, recoverStale, reportLines } from '../../lib/chaos/session.ts';
+import { readChaosState } from '../../lib/chaos/state.ts';
 
 export default class ChaosApply extends Command {
   static override description = `Apply a weak-network profile and hold it until Ctrl-C, SIGTERM, --duration or \`pushctl chaos off\`; then undo it.
@@ -89,6 +90,8 @@ chaos command after a crash.`;
       process.on('SIGTERM', ignore);
       this.log(`chaos: ${why}: undoing session ${active.session.id}`);
       for (const l of await active.revert()) this.log(`  ${l}`);
+      if (readChaosState(dataDir).sessions.some((s) => s.id === active.session.id))
+        fail(this, `session ${active.session.id} could not be undone completely; \`pushctl chaos off\` retries it`, 1);
       this.log('chaos: everything undone');
       process.exit(0);
     } catch (err) {

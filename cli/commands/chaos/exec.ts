@@ -5,6 +5,7 @@ import { DATA_DIR_HELP, resolveDataDir } from '../../lib/data-dir.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../../lib/chaos/plan.ts';
 import { resolveProfile } from '../../lib/chaos/profile.ts';
 import { applyProfile, clientPorts, recoverStale, reportLines } from '../../lib/chaos/session.ts';
+import { readChaosState } from '../../lib/chaos/state.ts';
 
 export default class ChaosExec extends Command {
   static override description = `Run a command inside a fresh network namespace joined to the host by a veth pair, with a profile on that link;
@@ -76,6 +77,10 @@ shaped link; the host end is also in $PUSHCTL_CHAOS_HOST. Needs root.`;
         child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 + 15 : 1)));
       });
       for (const l of await active.revert()) say(`  ${l}`);
+      if (readChaosState(dataDir).sessions.some((s) => s.id === active.session.id)) {
+        process.stderr.write(`pushctl: session ${active.session.id} could not be undone completely; \`pushctl chaos off\` retries it\n`);
+        if (code === 0) code = 1;
+      }
     } catch (err) {
       fail(this, (err as Error).message, 1);
     }

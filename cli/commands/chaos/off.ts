@@ -3,9 +3,9 @@ import { fail } from '../../lib/fail.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../../lib/data-dir.ts';
 import { isAlive } from '../../lib/processes.ts';
 import { revertAll } from '../../lib/chaos/kernel.ts';
-import { recoverStale } from '../../lib/chaos/session.ts';
+import { recoverStale, undoSession } from '../../lib/chaos/session.ts';
 import { Shell } from '../../lib/chaos/shell.ts';
-import { readChaosState, removeSession } from '../../lib/chaos/state.ts';
+import { readChaosState } from '../../lib/chaos/state.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -42,13 +42,15 @@ proxies. Asks each holding \`chaos apply\` to stop (it undoes its own session), 
       }
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline && readChaosState(dataDir).sessions.some((s) => isAlive(s.ownerPid, s.ownerStartTime))) await sleep(100);
+      let left = 0;
       for (const s of readChaosState(dataDir).sessions) {
-        this.log(`session ${s.id}: its holder did not finish; undoing it here`);
-        for (const l of await revertAll(new Shell(), s.resources)) this.log(`  ${l}`);
-        removeSession(dataDir, s.id);
+        this.log(`session ${s.id}: its holder did not finish${isAlive(s.ownerPid, s.ownerStartTime) ? '' : ' (or could not undo everything)'}; undoing it here`);
+        if (!(await undoSession(dataDir, s, new Shell(), print))) left++;
       }
+      if (left > 0) fail(this, `${left} session(s) could not be undone completely; see above and ${dataDir}/chaos.json`, 1);
       this.log(sessions.length + recovered === 0 ? 'chaos: nothing was applied' : 'chaos: everything undone');
     } catch (err) {
+      if ((err as { oclif?: unknown }).oclif) throw err;
       fail(this, (err as Error).message, 1);
     }
   }

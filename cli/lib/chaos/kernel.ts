@@ -3,6 +3,7 @@
 // recorded resources. Every resource is recorded (through `record`) before the
 // command that creates it runs, so a crash between the two still leaves it on
 // the list to undo.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { isAlive, stopProcess } from '../processes.ts';
 import { iptablesRules, nftScript, type Capabilities, type FilterPlan, type LinkPlan } from './plan.ts';
@@ -149,10 +150,11 @@ export function applyQdiscs(sh: Shell, plan: LinkPlan, down: { dev: string; netn
  * Loss and partition rules on the weak side's device (inside its namespace when there is one).
  * Returns a setter for flapping partitions: it rewrites the rules with the partition on or off.
  */
-export function applyFilters(sh: Shell, f: FilterPlan, dev: string, netns: string | undefined, record: (r: ChaosResource) => void): (partitioned: boolean) => void {
+export function applyFilters(sh: Shell, f: FilterPlan, dev: string, netns: string | undefined, id: string, record: (r: ChaosResource) => void): (partitioned: boolean) => void {
   const startCut = f.partition !== undefined && !f.partition.schedule && !f.partition.afterMs;
   if (f.tool === 'nft') {
-    const table = PREFIX;
+    // In the host namespace sessions share one ruleset: each gets its own table (mpchaos_<id>).
+    const table = netns ? PREFIX : `${PREFIX}_${id}`;
     record({ kind: 'nft-table', family: 'inet', name: table, ...(netns ? { netns } : {}) });
     // `add table` + `delete table` + the table: replaces the whole ruleset of our table atomically.
     const load = (cut: boolean) => sh.run(inNs(netns, ['nft', '-f', '-']), { input: `add table inet ${table}\ndelete table inet ${table}\n${nftScript(table, dev, f, cut)}` });
@@ -160,9 +162,12 @@ export function applyFilters(sh: Shell, f: FilterPlan, dev: string, netns: strin
     return load;
   }
   let current: Array<{ chain: string; spec: string[] }> = [];
+  // iptables-nft creates `table ip filter` on first use and leaves it behind: note when that first use is ours.
+  if (!netns && !sh.dryRun && commandExists('nft') && runQuiet(['iptables', '-V'], { tolerate: true }).includes('nf_tables'))
+    if (runQuiet(['nft', 'list', 'tables'], { tolerate: true }).split('\n').every((l) => l.trim() !== 'table ip filter')) record({ kind: 'iptables-nft-table', name: 'filter' });
   const load = (cut: boolean) => {
     for (const r of current) sh.run(inNs(netns, ['iptables', '-t', 'filter', '-D', r.chain, ...r.spec]), { tolerate: true });
-    current = iptablesRules(dev, f, cut);
+    current = iptablesRules(dev, f, cut, `${PREFIX}-${id}`);
     // At the top of each chain, in order (ahead of any ACCEPT on a named host interface).
     const position = new Map<string, number>();
     for (const r of current) {
@@ -193,6 +198,14 @@ export async function revertResource(sh: Shell, r: ChaosResource, liveNetns: Set
       if (nsGone) return undefined;
       sh.run(inNs(r.netns, ['iptables', '-t', r.table, '-D', r.chain, ...r.spec]), { tolerate: true });
       return `deleted iptables rule ${r.chain} ${r.spec.join(' ')}${r.netns ? ` in ${r.netns}` : ''}`;
+    case 'iptables-nft-table': {
+      // Only an empty one (no rule lines): someone else may have put rules in it since.
+      const text = sh.dryRun ? '' : runQuiet(['nft', 'list', 'table', 'ip', r.name], { tolerate: true });
+      const rules = text.split('\n').filter((l) => l.trim() && !/^(table |chain |type |policy |\}|\{)/.test(l.trim()));
+      if (!sh.dryRun && (text === '' || rules.length > 0)) return undefined;
+      sh.run(['nft', 'delete', 'table', 'ip', r.name], { tolerate: true });
+      return `deleted the empty ip ${r.name} table iptables created`;
+    }
     case 'nft-table':
       if (nsGone) return undefined;
       sh.run(inNs(r.netns, ['nft', 'delete', 'table', r.family, r.name]), { tolerate: true });
@@ -235,4 +248,48 @@ export async function revertAll(sh: Shell, resources: ChaosResource[]): Promise<
     }
   }
   return lines;
+}
+
+const succeeds = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', timeout: 15_000 }).status === 0;
+
+/** Whether a recorded resource still exists (after an undo that reported nothing: a failure there is silent). */
+export function stillPresent(r: ChaosResource, liveNetns: Set<string>): boolean {
+  if ('netns' in r && r.netns !== undefined && !liveNetns.has(r.netns)) return false;
+  switch (r.kind) {
+    case 'process':
+      return isAlive(r.pid, r.startTime);
+    case 'netns':
+      return liveNetns.has(r.name);
+    case 'veth':
+      return succeeds(['ip', 'link', 'show', 'dev', r.name]);
+    case 'qdisc':
+      return /qdisc \S+ 1: root/.test(runQuiet(['tc', ...(r.netns ? ['-n', r.netns] : []), 'qdisc', 'show', 'dev', r.dev], { tolerate: true }));
+    case 'nft-table':
+      return succeeds(inNs(r.netns, ['nft', 'list', 'table', r.family, r.name]));
+    case 'iptables-rule':
+      // iptables-nft creates a missing table even to check a rule in it: look for the table first.
+      if (!r.netns && commandExists('nft') && runQuiet(['iptables', '-V'], { tolerate: true }).includes('nf_tables') && !succeeds(['nft', 'list', 'table', 'ip', r.table]))
+        return false;
+      return succeeds(inNs(r.netns, ['iptables', '-t', r.table, '-C', r.chain, ...r.spec]));
+    case 'iptables-nft-table':
+      return false; // best effort: it is only removed when empty
+  }
+}
+
+/**
+ * Undo, then check what is really gone; retry what is not (a busy machine can make `ip`/`tc` fail or time out).
+ * `remaining` lists what could not be undone: its record must be kept for the next attempt.
+ */
+export async function revertVerified(sh: Shell, resources: ChaosResource[], attempts = 3): Promise<{ lines: string[]; remaining: ChaosResource[] }> {
+  const lines: string[] = [];
+  let todo = resources;
+  for (let i = 0; i < attempts && todo.length > 0; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 500));
+    lines.push(...(await revertAll(sh, todo)));
+    if (sh.dryRun) return { lines, remaining: [] };
+    const live = new Set(listNetns());
+    todo = todo.filter((r) => stillPresent(r, live));
+  }
+  for (const r of todo) lines.push(`could not undo ${JSON.stringify(r)}`);
+  return { lines, remaining: todo };
 }

@@ -279,10 +279,10 @@ function nftPortScript(table: string, dev: string, f: FilterPlan, partitioned: b
 }
 
 /** iptables rules (table filter) for a link's filters, in order, each as [chain, ...spec] so it can be deleted with -D. */
-export function iptablesRules(dev: string, f: FilterPlan, partitioned: boolean): Array<{ chain: string; spec: string[] }> {
+export function iptablesRules(dev: string, f: FilterPlan, partitioned: boolean, comment = 'mpchaos'): Array<{ chain: string; spec: string[] }> {
   const out: Array<{ chain: string; spec: string[] }> = [];
   if (f.ports?.length) {
-    const tag = ['-m', 'comment', '--comment', 'mpchaos'];
+    const tag = ['-m', 'comment', '--comment', comment];
     for (const [dirFlag, loss] of [
       ['--dports', f.lossUp],
       ['--sports', f.lossDown],
@@ -302,7 +302,7 @@ export function iptablesRules(dev: string, f: FilterPlan, partitioned: boolean):
     ['OUTPUT', '-o', f.lossUp],
     ['INPUT', '-i', f.lossDown],
   ] as const) {
-    const tag = ['-m', 'comment', '--comment', 'mpchaos'];
+    const tag = ['-m', 'comment', '--comment', comment];
     if (partitioned && f.partition) {
       if (f.partition.mode === 'reset') {
         if (chain === 'OUTPUT') {

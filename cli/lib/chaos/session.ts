@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { processStartTime, isAlive } from '../processes.ts';
 import { readState as readClusterState } from '../state-file.ts';
-import { applyFilters, applyQdiscs, createLink, detectCapabilities, pickSubnet, revertAll, staleProbeNamespaces, type VethLink } from './kernel.ts';
+import { applyFilters, applyQdiscs, createLink, detectCapabilities, pickSubnet, revertVerified, staleProbeNamespaces, type VethLink } from './kernel.ts';
 import { planLink, type BackendChoice, type Capabilities, type LinkPlan } from './plan.ts';
 import type { Profile } from './profile.ts';
 import { ChaosProxy, flap } from './proxy.ts';
@@ -46,9 +46,7 @@ export async function recoverStale(dataDir: string, print: (l: string) => void):
   for (const s of state.sessions) {
     if (s.ownerPid !== process.pid && isAlive(s.ownerPid, s.ownerStartTime)) continue;
     print(`chaos: session ${s.id} (${s.profile} on ${s.target}) was left behind by pid ${s.ownerPid}; undoing it`);
-    for (const line of await revertAll(new Shell(), s.resources)) print(`  ${line}`);
-    removeSession(dataDir, s.id);
-    n++;
+    if (await undoSession(dataDir, s, new Shell(), print)) n++;
   }
   if (process.getuid?.() === 0) {
     for (const ns of staleProbeNamespaces()) {
@@ -57,6 +55,23 @@ export async function recoverStale(dataDir: string, print: (l: string) => void):
     }
   }
   return n;
+}
+
+/**
+ * Undoes a session's resources and drops its record, or, if something could not be undone, keeps the record of
+ * exactly what is left (the next chaos command retries it). Returns true when everything is gone.
+ */
+export async function undoSession(dataDir: string, s: ChaosSession, sh: Shell, print: (l: string) => void): Promise<boolean> {
+  const { lines, remaining } = await revertVerified(sh, s.resources);
+  for (const line of lines) print(`  ${line}`);
+  if (sh.dryRun) return true;
+  if (remaining.length === 0) {
+    removeSession(dataDir, s.id);
+    return true;
+  }
+  updateSession(dataDir, s.id, (x) => (x.resources = remaining));
+  print(`chaos: ${remaining.length} resource(s) of session ${s.id} are still there; kept in ${dataDir}/chaos.json for the next \`pushctl chaos off\``);
+  return false;
 }
 
 interface RoleEndpoint {
@@ -145,8 +160,8 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     (reverted ??= (async () => {
       for (const s of stops) s();
       await Promise.all(proxies.map((p) => p.close()));
-      const lines = await revertAll(sh, session.resources);
-      if (!o.dryRun) removeSession(o.dataDir, id);
+      const lines: string[] = [];
+      await undoSession(o.dataDir, session, sh, (l) => lines.push(l.trim()));
       return lines;
     })());
 
@@ -170,12 +185,12 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
       session.hostAddr = link.hostAddr;
       session.peerAddr = link.peerAddr;
       applyQdiscs(sh, plan, { dev: link.hostDev }, { dev: link.peerDev, netns: link.netns }, record);
-      if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, link.peerDev, link.netns, record);
+      if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, link.peerDev, link.netns, id, record);
     } else if (o.iface) {
       // A host interface the user named: only its egress can be shaped without an ifb; filters match it by name.
       applyQdiscs(sh, plan, { dev: o.iface }, undefined, record);
       if (plan.tcUp) plan.report.push({ field: 'bandwidth/delay up', value: '', backend: null, note: `only ${o.iface}'s egress is shaped (ingress would need an ifb device)` });
-      if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, o.iface, undefined, record);
+      if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, o.iface, undefined, id, record);
     }
 
     // Proxies: on a link, host end → loopback for each bridged port (with the proxy's faults), and a plain

@@ -14,6 +14,8 @@ export type ChaosResource =
   | { kind: 'veth'; name: string; netns?: string }
   | { kind: 'qdisc'; dev: string; netns?: string }
   | { kind: 'nft-table'; family: 'inet'; name: string; netns?: string }
+  /** A table iptables-nft created for our rules in the host namespace: removed again only if no rule is in it. */
+  | { kind: 'iptables-nft-table'; name: string }
   | { kind: 'iptables-rule'; table: string; chain: string; spec: string[]; netns?: string }
   | { kind: 'process'; pid: number; startTime?: number; what: string };
 

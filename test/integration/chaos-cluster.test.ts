@@ -122,14 +122,15 @@ test('a role by name gets a proxy in front; chaos exec reaches the cluster at 12
   }
   // Inside the namespace the router's own URL (127.0.0.1:port) works, through the veth and the host-side proxy.
   const router = state().endpoints.routers[0]!;
-  const script = `const r = await fetch('${router}/v1/gateways?protocol=ws'); const b = await r.json(); console.log(JSON.stringify({ status: r.status, n: b.gateways.length, host: process.env.PUSHCTL_CHAOS_HOST }));`;
+  const script = `const r = await fetch('${router}/v1/gateways?protocol=ws'); const b = await r.json(); console.log(JSON.stringify({ status: r.status, n: b.gateways.length, host: process.env.PUSHCTL_CHAOS_HOST, netns: process.env.PUSHCTL_CHAOS_NETNS }));`;
   const exec = spawnSync(process.execPath, ['bin/run.js', 'chaos', 'exec', 'rtt-100ms', '--quiet', '--data-dir', dir, '--', process.execPath, '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   assert.equal(exec.status, 0, `${exec.stdout}${exec.stderr}`);
-  const got = JSON.parse(exec.stdout.trim().split('\n').pop()!) as { status: number; n: number; host: string };
+  const got = JSON.parse(exec.stdout.trim().split('\n').pop()!) as { status: number; n: number; host: string; netns: string };
   assert.equal(got.status, 200);
   assert.equal(got.n, 2);
   assert.match(got.host, /^10\.200\.\d+\.1$/);
-  assert.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes('mpchaos'), false, 'exec undid its namespace');
+  assert.match(got.netns, /^mpchaos-[0-9a-f]{6}$/);
+  assert.equal(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(got.netns), false, 'exec undid its namespace');
 
   // A scenario's fault schedule: kill gateway-2 at 200 ms; the router stops listing it once its heartbeat expires.
   const run = startFaultSchedule(parseFaults([{ at: '200ms', kill: 'gateway-2' }]), { dataDir: dir });

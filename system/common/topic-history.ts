@@ -26,9 +26,11 @@ export class TopicHistory {
     this.#ring = new Array(Math.max(1, capacity));
   }
 
-  /** Records a live event. Returns false (and stores nothing) for a duplicate or older event of the same epoch. */
+  /** Records a live event. Returns false (and stores nothing) for a duplicate, an older event, or one from an older epoch. */
   add(h: EventHeader, bytes: Uint8Array): boolean {
-    if (h.epoch !== this.epoch) this.#reset(h.epoch);
+    // Epochs are the feed's start time: a newer one restarts the topic, an older one is a late straggler.
+    if (h.epoch < this.epoch) return false;
+    if (h.epoch > this.epoch) this.#reset(h.epoch);
     else if (h.seq <= this.lastSeq) return false;
     const ev = { seq: h.seq, bytes };
     this.lastSeq = h.seq;
@@ -45,7 +47,8 @@ export class TopicHistory {
   }
 
   setDepthSnapshot(h: EventHeader, bytes: Uint8Array): void {
-    if (h.epoch !== this.epoch) this.#reset(h.epoch);
+    if (h.epoch < this.epoch) return;
+    if (h.epoch > this.epoch) this.#reset(h.epoch);
     if (this.depthSnapshot && h.seq < this.depthSnapshot.seq) return;
     this.depthSnapshot = { seq: h.seq, bytes };
   }

@@ -190,7 +190,7 @@ export class TopicHub {
       return;
     }
     let broken = '';
-    if (hist.epoch !== 0 && h.epoch !== hist.epoch) {
+    if (hist.epoch !== 0 && h.epoch > hist.epoch) {
       this.#stats.count('epoch_changes');
       broken = 'epoch_change';
     } else if (hist.lastSeq > 0 && h.seq > hist.lastSeq + 1) {

@@ -107,3 +107,14 @@ test('TopicHistory.snapshot(depth): the snapshot plus the diffs after it, not re
   s = h.snapshot('depth');
   assert.deepEqual({ ...s, events: names(s.events) }, { events: ['snap42'], seq: 42, ready: true });
 });
+
+test('TopicHistory: a late event from an older epoch is dropped, not a reset', () => {
+  const th = new TopicHistory('btcusdt@trade', 8);
+  const ev = (epoch: number, seq: number) => ({ topic: 'btcusdt@trade', seq, epoch, publishTimeUs: 0, payloadField: 14 });
+  assert.equal(th.add(ev(200, 1), new Uint8Array([1])), true);
+  assert.equal(th.add(ev(200, 2), new Uint8Array([2])), true);
+  assert.equal(th.add(ev(100, 9), new Uint8Array([9])), false, 'older epoch ignored');
+  assert.equal(th.epoch, 200);
+  assert.equal(th.lastSeq, 2);
+  assert.deepEqual(th.since(200, 0), [new Uint8Array([1]), new Uint8Array([2])]);
+});

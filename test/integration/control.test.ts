@@ -3,40 +3,15 @@
 // tiny HTTP server standing in for the nodes, recording what reaches it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort, startNats } from '../helpers/servers.ts';
-import { startRole as startRoleProcess } from '../helpers/cluster.ts';
+import { startHttpRole, http, waitForValue } from '../helpers/role-http.ts';
 import type { NodeLoad, NodeRecord } from '../../system/common/registry.ts';
 
 
-/** A role process from the shared helper, seen through its HTTP URL. */
-async function startRole(role: string, config: Record<string, unknown>): Promise<{ proc: ChildProcess; url: string; stop(): Promise<void> }> {
-  const p = await startRoleProcess(role, config, 15_000);
-  return { proc: p.proc, url: p.urls.http!, stop: () => p.kill() };
-}
-
-async function http(method: string, url: string, body?: unknown): Promise<{ status: number; headers: Headers; json: any }> {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(3_000),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const startRole = startHttpRole;
+const waitFor = waitForValue;
 
 
 const load = (l: Partial<NodeLoad>): NodeLoad => ({

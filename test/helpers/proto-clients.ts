@@ -4,6 +4,7 @@
 // gRPC-web (PushService.Subscribe + Update through Connect's grpc-web transport).
 import { connect as netConnect, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { pushServiceDefinition } from '../../system/gateway/grpc-api.ts';
 import WebSocket from 'ws';
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
@@ -231,21 +232,8 @@ export class TcpClient extends ProtoClient {
   }
 }
 
-const bytes = (b: Buffer) => b;
-const PushClient = grpc.makeGenericClientConstructor(
-  {
-    stream: {
-      path: '/marketpush.v1.PushService/Stream',
-      requestStream: true,
-      responseStream: true,
-      requestSerialize: bytes,
-      requestDeserialize: bytes,
-      responseSerialize: bytes,
-      responseDeserialize: bytes,
-    },
-  },
-  'PushService',
-);
+// The gateway's own method table (bytes in, bytes out) serves as the client's too.
+const PushClient = grpc.makeGenericClientConstructor(pushServiceDefinition, 'PushService');
 
 export class GrpcClient extends ProtoClient {
   readonly name = 'grpc';

@@ -8,7 +8,7 @@ import { MemoryBus } from './common/bus.ts';
 import { defaults, type RoleName } from './common/config.ts';
 import { createLogger, type Logger } from './common/logger.ts';
 import { MemoryRegistry } from './common/registry.ts';
-import { installStopHandlers, type RoleContext, type RoleHandle } from './common/run-role.ts';
+import { installStopHandlers, stopProcessOnce, type RoleContext, type RoleHandle } from './common/run-role.ts';
 
 type Start = (config: never, ctx: RoleContext) => Promise<RoleHandle>;
 
@@ -43,13 +43,8 @@ async function main(): Promise<void> {
   const registry = new MemoryRegistry(typeof routerExpiry === 'number' ? routerExpiry : defaults.router().expiryMs);
   const started: Array<{ id: string; role: RoleName; handle: RoleHandle; log: Logger }> = [];
   const loggers: Logger[] = [log];
-  let stopping = false;
 
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    const force = setTimeout(() => process.exit(code || 1), 10_000);
-    force.unref();
+  const stop = stopProcessOnce(async (code) => {
     for (const s of [...started].reverse()) {
       try {
         await s.handle.stop();
@@ -63,7 +58,7 @@ async function main(): Promise<void> {
     log.info('stopped');
     await Promise.all(loggers.map((l) => l.close()));
     process.exit(code);
-  };
+  });
   installStopHandlers(log, stop);
 
   let current = '';

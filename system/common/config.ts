@@ -33,17 +33,21 @@ export interface ServerConfig extends CommonConfig {
   /** Bytes queued towards one gateway stream before it is dropped to a resync. */
   streamQueueBytes: number;
   /** Kline history tiers (system/history/service.ts); Redis defaults to `redis` above. */
-  history?: {
-    memoryHorizonMs?: number;
-    redisHorizonMs?: number;
-    redis?: string;
-    /** Cassandra/Scylla contact points, host:port[,…]. */
-    cassandra?: string;
-    keyspace?: string;
-    /** node:sqlite file for the embedded cold tier when there is no Cassandra. */
-    embeddedPath?: string;
-    archive?: boolean;
-  };
+  history?: HistoryConfig;
+}
+
+export interface HistoryConfig {
+  memoryHorizonMs?: number;
+  redisHorizonMs?: number;
+  /** Redis URL; absent = no Redis tier. */
+  redis?: string;
+  /** Cassandra/Scylla contact points host:port[,…]; absent = the embedded store if embeddedPath is set. */
+  cassandra?: string;
+  keyspace?: string;
+  /** node:sqlite file (or ':memory:') for the embedded cold tier. */
+  embeddedPath?: string;
+  /** Run the archiver in this process (default true). */
+  archive?: boolean;
 }
 
 export interface GatewayConfig extends CommonConfig {

@@ -25,6 +25,20 @@ export interface RoleContext {
  * when a supervisor that asked for it (PUSH_EXIT_WITH_PARENT=1: tests,
  * foreground `pushctl up`) dies: its stdin pipe closes, so nothing lingers.
  */
+/**
+ * Wraps a process's stop so it runs once, whichever signal or error asks
+ * first, and the process exits after 10 s even if stopping hangs.
+ */
+export function stopProcessOnce(stop: (code: number) => Promise<void>): (code: number) => Promise<void> {
+  let stopping = false;
+  return async (code) => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(code || 1), 10_000).unref();
+    await stop(code);
+  };
+}
+
 export function installStopHandlers(log: Logger, stop: (code: number) => Promise<void>): void {
   if (process.env.PUSH_EXIT_WITH_PARENT === '1') {
     process.stdin.on('end', () => void stop(0));
@@ -50,12 +64,7 @@ export async function runRole<R extends RoleName>(
   const log = createLogger(config.id, config.logFile);
   let handle: RoleHandle | undefined;
   let bus: Bus | undefined;
-  let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    const force = setTimeout(() => process.exit(code || 1), 10_000);
-    force.unref();
+  const stop = stopProcessOnce(async (code) => {
     try {
       await handle?.stop();
       await bus?.close();
@@ -65,7 +74,7 @@ export async function runRole<R extends RoleName>(
     log.info('stopped');
     await log.close();
     process.exit(code);
-  };
+  });
   installStopHandlers(log, stop);
   try {
     if (config.nats) bus = await NatsBus.connect(config.nats, config.id);

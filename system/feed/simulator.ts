@@ -5,20 +5,15 @@
 // intended time, so a publisher that falls behind shows up as latency.
 import { create } from '@bufbuild/protobuf';
 import { EventSchema, type Event } from '../../proto/gen/market_pb.js';
+import type { FeedConfig } from '../common/config.ts';
 import { INTERVAL_MS, KLINE_INTERVALS, depthSnapshotSubject, parseTopic, topicSubject, type KlineInterval } from '../common/topics.ts';
 
-export interface SimulatorOptions {
+/** The feed's own settings (rate: trades/s per symbol, fractions allowed, 0 pauses), with the symbols spelled out. */
+export type SimulatorOptions = Pick<FeedConfig, 'rate' | 'tickerMs' | 'klineMs' | 'depthSnapshotMs' | 'depthLevels' | 'seed'> & {
   symbols: string[];
-  /** Trades per second per symbol (fractions allowed, 0 pauses trading). */
-  rate: number;
-  tickerMs: number;
-  klineMs: number;
-  depthSnapshotMs: number;
-  depthLevels: number;
-  seed: number;
   epoch: number;
   startTimeMs: number;
-}
+};
 
 export type Emit = (subject: string, event: Event) => void;
 

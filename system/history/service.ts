@@ -13,22 +13,12 @@ import { MemoryKlineStore } from './memory-store.ts';
 import { RedisKlineStore } from './redis-store.ts';
 import { CassandraKlineStore } from './cassandra-store.ts';
 import { SqliteKlineStore } from './sqlite-store.ts';
+import type { HistoryConfig } from '../common/config.ts';
 import { TieredReader } from './tiered.ts';
 import { KlineArchiver } from './archiver.ts';
 import { answerKlines, isBinanceError, parseKlineQuery } from './binance-api.ts';
 
-export interface HistoryOptions {
-  memoryHorizonMs?: number;
-  redisHorizonMs?: number;
-  /** Redis URL; absent = no Redis tier. */
-  redis?: string;
-  /** Cassandra/Scylla contact points host:port[,…]; absent = the embedded store if embeddedPath is set. */
-  cassandra?: string;
-  keyspace?: string;
-  /** node:sqlite file (or ':memory:') for the embedded cold tier. */
-  embeddedPath?: string;
-  /** Run the archiver in this process (default true). */
-  archive?: boolean;
+export interface HistoryOptions extends HistoryConfig {
   ackWaitMs?: number;
 }
 

@@ -96,42 +96,26 @@ const clientFrame = (cmd: Cmd) => {
   return Buffer.from(toBinary(ClientFrameSchema, create(ClientFrameSchema, { id: BigInt(cmd.id), kind })));
 };
 
-export class WsJsonClient extends ProtoClient {
-  readonly name = 'ws-json';
+/** What both WebSocket clients share: connecting, closing, pausing the socket. */
+abstract class WsClientBase extends ProtoClient {
   ws!: WebSocket;
   #url: string;
   #autoPong: boolean;
-  constructor(wsBase: string, autoPong = true) {
+  constructor(url: string, autoPong = true) {
     super();
-    this.#url = `${wsBase}/ws`;
+    this.#url = url;
     this.#autoPong = autoPong;
   }
+  protected abstract onMessage(d: Buffer): void;
   async open(): Promise<void> {
     this.ws = new WebSocket(this.#url, { perMessageDeflate: false, autoPong: this.#autoPong });
     this.ws.on('error', () => {});
     this.ws.on('close', (code, reason) => this.ended(`${code} ${reason}`));
-    this.ws.on('message', (d: Buffer) => {
-      const m = JSON.parse(d.toString()) as Record<string, any>;
-      if (m.e === 'resync') this.r.resyncs.push({ topic: m.stream, reason: m.reason, at: this.r.events.length });
-      else if (m.error) this.r.errors.push({ id: m.id ?? null, code: m.error.code, msg: m.error.msg });
-      else if ('result' in m) this.r.results.set(m.id, m.result && m.result.length ? m.result : null);
-      else if (typeof m.seq === 'number') {
-        const stream = m.e === 'depthUpdate' || m.e === 'depthSnapshot' ? 'depth' : m.e === '24hrTicker' ? 'ticker' : m.e === 'kline' ? `kline_${m.k.i}` : m.e;
-        this.r.events.push({ topic: `${String(m.s).toLowerCase()}@${stream}`, seq: m.seq, snapshot: m.e === 'depthSnapshot' });
-      }
-      this.wake();
-    });
+    this.ws.on('message', (d: Buffer) => this.onMessage(d));
     await new Promise<void>((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('unexpected-response', (_q, res) => reject(new Error(`refused: ${res.statusCode}`)));
     });
-  }
-  send(cmd: Cmd): void {
-    const method = { subscribe: 'SUBSCRIBE', unsubscribe: 'UNSUBSCRIBE', list: 'LIST_SUBSCRIPTIONS', ping: 'PING' }[cmd.kind];
-    this.ws.send(JSON.stringify({ method, ...('topics' in cmd ? { params: cmd.topics } : {}), id: cmd.id }));
-  }
-  sendGarbage(): void {
-    this.ws.send('{"method": SUB');
   }
   pause(): void {
     (this.ws as unknown as { _socket: Socket })._socket.pause();
@@ -144,38 +128,44 @@ export class WsJsonClient extends ProtoClient {
   }
 }
 
-export class WsProtobufClient extends ProtoClient {
-  readonly name = 'ws-protobuf';
-  ws!: WebSocket;
-  #url: string;
-  constructor(wsBase: string) {
-    super();
-    this.#url = `${wsBase}/ws?format=protobuf`;
+export class WsJsonClient extends WsClientBase {
+  readonly name = 'ws-json';
+  constructor(wsBase: string, autoPong = true) {
+    super(`${wsBase}/ws`, autoPong);
   }
-  async open(): Promise<void> {
-    this.ws = new WebSocket(this.#url, { perMessageDeflate: false });
-    this.ws.on('error', () => {});
-    this.ws.on('close', (code, reason) => this.ended(`${code} ${reason}`));
-    this.ws.on('message', (d: Buffer) => this.onFrame(fromBinary(ServerFrameSchema, d)));
-    await new Promise<void>((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('unexpected-response', (_q, res) => reject(new Error(`refused: ${res.statusCode}`)));
-    });
+  protected onMessage(d: Buffer): void {
+    const m = JSON.parse(d.toString()) as Record<string, any>;
+    if (m.e === 'resync') this.r.resyncs.push({ topic: m.stream, reason: m.reason, at: this.r.events.length });
+    else if (m.error) this.r.errors.push({ id: m.id ?? null, code: m.error.code, msg: m.error.msg });
+    else if ('result' in m) this.r.results.set(m.id, m.result && m.result.length ? m.result : null);
+    else if (typeof m.seq === 'number') {
+      const stream = m.e === 'depthUpdate' || m.e === 'depthSnapshot' ? 'depth' : m.e === '24hrTicker' ? 'ticker' : m.e === 'kline' ? `kline_${m.k.i}` : m.e;
+      this.r.events.push({ topic: `${String(m.s).toLowerCase()}@${stream}`, seq: m.seq, snapshot: m.e === 'depthSnapshot' });
+    }
+    this.wake();
+  }
+  send(cmd: Cmd): void {
+    const method = { subscribe: 'SUBSCRIBE', unsubscribe: 'UNSUBSCRIBE', list: 'LIST_SUBSCRIPTIONS', ping: 'PING' }[cmd.kind];
+    this.ws.send(JSON.stringify({ method, ...('topics' in cmd ? { params: cmd.topics } : {}), id: cmd.id }));
+  }
+  sendGarbage(): void {
+    this.ws.send('{"method": SUB');
+  }
+}
+
+export class WsProtobufClient extends WsClientBase {
+  readonly name = 'ws-protobuf';
+  constructor(wsBase: string) {
+    super(`${wsBase}/ws?format=protobuf`);
+  }
+  protected onMessage(d: Buffer): void {
+    this.onFrame(fromBinary(ServerFrameSchema, d));
   }
   send(cmd: Cmd): void {
     this.ws.send(clientFrame(cmd));
   }
   sendGarbage(): void {
     this.ws.send(Buffer.from([0xff, 0xff, 0xff, 0x01]));
-  }
-  pause(): void {
-    (this.ws as unknown as { _socket: Socket })._socket.pause();
-  }
-  resume(): void {
-    (this.ws as unknown as { _socket: Socket })._socket.resume();
-  }
-  close(): void {
-    this.ws?.terminate();
   }
 }
 

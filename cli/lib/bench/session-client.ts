@@ -172,25 +172,36 @@ export class ReplaySession {
     ws.on('open', () => {
       if (gen !== this.#generation) return;
       opened = true;
-      this.#closed = false;
-      env.openDelta(1);
-      env.meter.counters.connects++;
-      if (reconnect) env.meter.counters.reconnects++;
-      env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
+      this.#connected(since, reconnect);
     });
     const meter = env.meter;
     if (this.format === 'protobuf') ws.on('message', (d: Buffer) => meter.onProtobuf(d, track));
     else ws.on('message', (d: Buffer) => meter.onJson(d, track));
     ws.on('close', (code) => {
-      if (gen !== this.#generation || !opened) return;
-      this.#ws = undefined;
-      this.#closed = true;
-      env.openDelta(-1);
-      if (env.stopped() || !this.#wantOpen) return;
-      env.meter.counters.unplannedCloses++;
-      // 4002 draining / 1001 going away: a real client reconnects through the router with back-off.
-      this.#scheduleRetry(0, env.clockUs(), `closed ${code}`, true);
+      if (gen === this.#generation && opened) this.#disconnected(code);
     });
+  }
+
+  /** The connection is up (either protocol): counted once, with its connect time. */
+  #connected(since: number, reconnect: boolean): void {
+    const env = this.#env;
+    this.#closed = false;
+    env.openDelta(1);
+    env.meter.counters.connects++;
+    if (reconnect) env.meter.counters.reconnects++;
+    env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
+  }
+
+  /** An open connection ended (either protocol). */
+  #disconnected(code: number): void {
+    const env = this.#env;
+    this.#ws = undefined;
+    this.#closed = true;
+    env.openDelta(-1);
+    if (env.stopped() || !this.#wantOpen) return;
+    env.meter.counters.unplannedCloses++;
+    // 4002 draining / 1001 going away: a real client reconnects through the router with back-off.
+    this.#scheduleRetry(0, env.clockUs(), `closed ${code}`, true);
   }
 
   #openTcp(hostPort: string, attempt: number, since: number, reconnect: boolean, gen: number): void {
@@ -221,21 +232,11 @@ export class ReplaySession {
     conn.on('open', () => {
       if (gen !== this.#generation) return;
       opened = true;
-      this.#closed = false;
-      env.openDelta(1);
-      env.meter.counters.connects++;
-      if (reconnect) env.meter.counters.reconnects++;
-      env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
+      this.#connected(since, reconnect);
     });
     conn.on('message', (d: Buffer) => env.meter.onProtobuf(d, track));
     conn.on('close', (code: number) => {
-      if (gen !== this.#generation || !opened) return;
-      this.#ws = undefined;
-      this.#closed = true;
-      env.openDelta(-1);
-      if (env.stopped() || !this.#wantOpen) return;
-      env.meter.counters.unplannedCloses++;
-      this.#scheduleRetry(0, env.clockUs(), `closed ${code}`, true);
+      if (gen === this.#generation && opened) this.#disconnected(code);
     });
   }
 }

@@ -12,6 +12,8 @@
 interface Job<T> {
   targets: Iterator<T>;
   deliver: (target: T) => void;
+  /** Runs once every target was handed the message. */
+  done?: () => void;
   failed?: boolean;
 }
 
@@ -30,8 +32,8 @@ export class ChunkedFanout<T> {
   }
 
   /** Queues delivery of one message to every target; targets are read lazily (a live Set skips removed members). */
-  push(targets: Iterable<T>, deliver: (target: T) => void): void {
-    this.#queue.push({ targets: targets[Symbol.iterator](), deliver });
+  push(targets: Iterable<T>, deliver: (target: T) => void, done?: () => void): void {
+    this.#queue.push({ targets: targets[Symbol.iterator](), deliver, ...(done ? { done } : {}) });
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.#run());
@@ -68,6 +70,7 @@ export class ChunkedFanout<T> {
         }
       }
       this.#queue[this.#head++] = undefined as unknown as Job<T>;
+      job.done?.();
     }
     this.#queue = [];
     this.#head = 0;

@@ -124,6 +124,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       fanoutYields: hub.fanoutYields,
       cpu: stats.cpu,
       eventLoopP99Ms: stats.eventLoopP99Ms,
+      egressP99Ms: hub.egress.intervalP99Ms,
       rssMb: stats.rssMb(),
       logDropped: log.dropped,
       counters: stats.counters(),
@@ -154,6 +155,11 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     [`OPTIONS ${KLINE_HISTORY_PATH}*`]: (req, res) => handleKlinesGrpcWeb(klines, req, res),
     'GET /stats': (_q, res) => sendJson(res, 200, statsBody()),
     'GET /admin/tap': tap.handle,
+    // ?reset=1 starts a new window: a benchmark reads its measured phase exactly.
+    'GET /admin/egress-latency': (_q, res, url) => {
+      const reset = url.searchParams.get('reset') === '1';
+      sendJson(res, 200, { ...hub.egress.snapshot(reset), arrival: hub.arrival.snapshot(reset) });
+    },
     'GET /api/v3/ping': (_q, res) => sendJson(res, 200, {}),
     'GET /api/v3/time': (_q, res) => sendJson(res, 200, { serverTime: Date.now() }),
     'GET /api/v3/exchangeInfo': (_q, res) => sendJson(res, 200, exchangeInfo(), { 'access-control-allow-origin': '*' }),
@@ -271,6 +277,8 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     stats.count('frames_out', Math.max(0, frames - lastFrames));
     lastFrames = frames;
     stats.sample();
+    hub.egress.sample();
+    hub.arrival.sample();
   }, 1000);
   sampler.unref();
   const urls: Record<string, string> = { ws: `ws://${config.host}:${port}`, http: `http://${config.host}:${port}`, 'grpc-web': `http://${config.host}:${port}` };

@@ -7,6 +7,7 @@ import { TopicHistory } from '../common/topic-history.ts';
 import { readEventHeader, PAYLOAD_DEPTH_SNAPSHOT } from '../common/event-header.ts';
 import { isConflatable, parseTopic, type ParsedTopic } from '../common/topics.ts';
 import { EncodedEvent } from './codec.ts';
+import { EgressLatency } from './egress-latency.ts';
 import type { ClientConn } from './client-conn.ts';
 import type { Logger } from '../common/logger.ts';
 import type { ProcessStats } from '../common/process-stats.ts';
@@ -40,6 +41,10 @@ export class TopicHub {
   #stats: ProcessStats;
   #lingerMs: number;
   #notifyResync: ResyncNotifier;
+  /** pt → written to every subscriber, per event (the gateway's share of latency). */
+  readonly egress = new EgressLatency();
+  /** pt → the event reached this gateway (feed, NATS, push-server and the link before it). */
+  readonly arrival = new EgressLatency();
   // Encodings are cached per event so snapshot storms do not re-encode.
   #encoded = new WeakMap<Uint8Array, EncodedEvent>();
 
@@ -83,6 +88,7 @@ export class TopicHub {
     this.#flushScheduled = false;
     for (const c of this.#dirty) c.flush();
     this.#dirty.clear();
+    this.egress.flushed();
   }
 
   position(topic: string): { epoch: number; afterSeq: number } {
@@ -212,11 +218,14 @@ export class TopicHub {
       return;
     }
     if (s.conns.size === 0) return;
+    this.arrival.recordNow(h.publishTimeUs);
     const ev = this.#encodedFor(h.topic, h.seq, bytes);
     const conflatable = isConflatable(h.topic);
     const waiting = s.waiting;
-    if (waiting.size === 0) this.#fanout.push(s.conns, (c) => c.deliver(ev, conflatable));
-    else this.#fanout.push(s.conns, (c) => waiting.has(c) || c.deliver(ev, conflatable));
+    const pt = h.publishTimeUs;
+    const done = () => this.egress.handedOver(pt);
+    if (waiting.size === 0) this.#fanout.push(s.conns, (c) => c.deliver(ev, conflatable), done);
+    else this.#fanout.push(s.conns, (c) => waiting.has(c) || c.deliver(ev, conflatable), done);
   }
 
   /** A notice from a push-server about one topic. */
@@ -239,5 +248,7 @@ export class TopicHub {
   stop(): void {
     for (const s of this.#subs.values()) clearTimeout(s.lingerTimer);
     this.#subs.clear();
+    this.egress.stop();
+    this.arrival.stop();
   }
 }

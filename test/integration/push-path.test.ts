@@ -75,6 +75,14 @@ describe('push path: feed → NATS → server → gateway → clients', () => {
       assert.ok((d.U as number) <= lastU + 1 && (d.u as number) >= lastU + 1, `diff U=${d.U} u=${d.u} continues from ${lastU}`);
       lastU = d.u as number;
     }
+    // The gateway's own latency stages cover the events it just wrote: pt → in, pt → out, out ≥ in.
+    type Lat = { count: number; p50Ms: number; maxMs: number; arrival: { count: number; p50Ms: number } };
+    const lat = (await (await fetch(`${http}/admin/egress-latency?reset=1`)).json()) as Lat;
+    assert.ok(lat.count > 0 && lat.arrival.count > 0, `stages recorded: ${JSON.stringify(lat)}`);
+    assert.ok(lat.p50Ms >= lat.arrival.p50Ms, 'out of the gateway comes after into it');
+    assert.ok(lat.maxMs < 10_000, 'latencies are plausible (same clock as the feed)');
+    const after = (await (await fetch(`${http}/admin/egress-latency`)).json()) as Lat;
+    assert.ok(after.count < lat.count, 'reset=1 started a new window');
   });
 
   test('raw /ws/<stream> delivers unwrapped events; LIST_SUBSCRIPTIONS and UNSUBSCRIBE answer by id', async () => {

@@ -136,3 +136,18 @@ test('ChunkedFanout: a throwing delivery or flush does not stop the others or we
   assert.equal(f.pending, 0);
   assert.equal(errors.mock.callCount(), 2, 'one log line for the failing job (not one per target), one for the flush');
 });
+
+test('ChunkedFanout: a job\'s done callback runs once, after its last target, even across slices', async () => {
+  const { f, log, done } = fanout(0);
+  const targets = Array.from({ length: 2000 }, (_, i) => i);
+  f.push(targets, (t) => {
+    if (t % 256 === 0) spinUntilClockMoves();
+    log.push(String(t));
+  }, () => log.push('done-a'));
+  f.push([1, 2], (t) => log.push(`b${t}`), () => log.push('done-b'));
+  await done();
+  assert.ok(log.includes('|'), 'the big job was sliced');
+  assert.equal(log.filter((l) => l === 'done-a').length, 1);
+  assert.equal(log.indexOf('done-a'), log.indexOf('1999') + 1, 'done follows the last delivery of its job');
+  assert.deepEqual(log.slice(-3), ['b1', 'b2', 'done-b']);
+});

@@ -8,10 +8,11 @@
 // reports/<time>-fanout/{summary.json,latency.hlog}. Everything it starts is
 // stopped at the end, on Ctrl-C, on error, and at the hard time cap.
 import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
-import { build } from 'hdr-histogram-js';
+import { build, decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import { startCluster, startRole, waitFor, type RoleProc, type TestCluster } from '../test/helpers/cluster.ts';
 import { BenchChild } from './lib/child.ts';
 import { LoadFleet, type FleetSnap } from './lib/load-fleet.ts';
@@ -53,6 +54,10 @@ interface Options {
   phases: Set<'raw' | 'pipeline'>;
   profile: Set<string>;
   maxSeconds: number;
+  /** CPU affinity per process name prefix (gateway, load-clients, nats, feed, server…); the raw server takes the gateway's. */
+  pin: Record<string, string>;
+  /** Skip the saturation search: measure latency at this rate (trades/s/sym) only. */
+  latencyRate?: number;
 }
 
 function parseOptions(): Options {
@@ -71,6 +76,8 @@ function parseOptions(): Options {
       phases: { type: 'string', default: 'raw,pipeline' },
       profile: { type: 'string', default: '' },
       'max-seconds': { type: 'string' },
+      'latency-rate': { type: 'string' },
+      pin: { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -89,6 +96,9 @@ function parseOptions(): Options {
   --max-steps N          bound on saturation steps (12)
   --phases raw,pipeline  which phases to run
   --profile ROLES        node --cpu-prof for gateway,server,feed (profiles in the report folder)
+  --pin ROLE=CPUS,...    CPU affinity (taskset) per process, e.g. gateway=1,load-clients=0;
+                         the raw server takes the gateway's CPUs
+  --latency-rate R       skip the saturation search; measure latency at R trades/s/sym only
   --max-seconds SECONDS  hard cap on the whole run (default: computed from the options)`);
     process.exit(0);
   }
@@ -117,12 +127,34 @@ function parseOptions(): Options {
     phases: phases as Set<'raw' | 'pipeline'>,
     profile,
     maxSeconds: 0,
+    pin: parsePins(values.pin),
+    ...(values['latency-rate'] !== undefined ? { latencyRate: int('latency-rate', values['latency-rate'], 0.01, 100_000) } : {}),
   };
   // Each phase: connect + settle + measure; each step: settle + measure, plus recovery after a failed one.
   // Raw phase, saturation steps, one recovery probe, up to 1 + REFINE_STEPS + 1 fresh clusters with reconnects.
   const estimate = 120 + 2 * o.duration + o.maxSteps * (o.stepSeconds + 3) + RECOVER_MAX_MS / 1000 + (REFINE_STEPS + 2) * 40;
   o.maxSeconds = values['max-seconds'] ? int('max-seconds', values['max-seconds'], 10, 7_200) : Math.ceil(estimate);
   return o;
+}
+
+function parsePins(spec: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of spec.split(',').filter(Boolean)) {
+    const m = /^([a-z-]+)=([0-9][0-9,-]*)$/.exec(part.trim());
+    if (!m) throw new Error(`--pin: "${part}" is not ROLE=CPUS (e.g. gateway=1 or load-clients=0-1)`);
+    out[m[1]!] = m[2]!.replace(/,/g, ' ').trim().replace(/ /g, ',');
+  }
+  return out;
+}
+
+/** Applies --pin to every thread of the named processes (taskset -a). */
+function pinProcs(procs: Record<string, number>, pins: Record<string, string>): void {
+  for (const [name, pid] of Object.entries(procs)) {
+    const key = Object.keys(pins).find((k) => name === k || name.startsWith(`${k}-`) || (name === 'raw-server' && k === 'gateway'));
+    if (!key || !pid) continue;
+    const r = spawnSync('taskset', ['-a', '-pc', pins[key]!, String(pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`--pin ${key}=${pins[key]}: taskset failed for ${name} (pid ${pid}): ${(r.stderr || r.error?.message || '').trim()}`);
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -160,6 +192,10 @@ interface Measured {
   latency: LatencySummary;
   /** feed → NATS only, from the bus tap, over the same window. */
   busLatency?: LatencySummary;
+  /** pt → written to every subscriber's socket, per event, measured inside the gateway over the same window. */
+  egressLatency?: LatencySummary;
+  /** pt → the event reached the gateway from its push-server (same window). */
+  arrivalLatency?: LatencySummary;
   /** Write syscalls per second of every process. */
   writesPerSec: Record<string, number | null>;
   /** The sender's write syscalls per second, and delivered messages per write: how well it coalesces. */
@@ -171,8 +207,24 @@ interface Measured {
  * Measures for `seconds`: one fleet snap per second (one hlog interval each),
  * merged into one histogram; CPU of every named process over the window.
  */
-async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: string, seconds: number, tag: string, tap?: LoadFleet): Promise<Measured> {
-  await Promise.all([fleet.snap(), tap?.snap()]); // discard what came before the window
+/** The gateway's own pt → written-to-every-subscriber histogram (GET /admin/egress-latency); reset starts a window. */
+async function gatewayEgress(httpUrl: string, reset: boolean): Promise<{ out: LatencySummary; arrival: LatencySummary } | undefined> {
+  const summary = (b64: string) => {
+    const h = decodeFromCompressedBase64(b64);
+    const out = latencySummary(h);
+    h.destroy();
+    return out;
+  };
+  try {
+    const r = await getJson<{ hist: string; arrival: { hist: string } }>(`${httpUrl}/admin/egress-latency${reset ? '?reset=1' : ''}`);
+    return { out: summary(r.hist), arrival: summary(r.arrival.hist) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: string, seconds: number, tag: string, tap?: LoadFleet, egressUrl?: string): Promise<Measured> {
+  await Promise.all([fleet.snap(), tap?.snap(), egressUrl ? gatewayEgress(egressUrl, true) : undefined]); // discard what came before the window
   const cpu = cpuWindow(procs);
   const writes = writesWindow(procs);
   const intervals: IntervalHistogram[] = [];
@@ -202,11 +254,12 @@ async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: 
   }
   total!.eventsPerSec = eventsPerSecSum / n;
   const bus = tap ? await tap.snap() : undefined;
+  const egress = egressUrl ? await gatewayEgress(egressUrl, true) : undefined;
   const writesPerSec = writes.end();
   const senderWritesPerSec = writesPerSec[sender] ?? null;
   return {
     writesPerSec,
-    snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined,
+    snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined, egressLatency: egress?.out, arrivalLatency: egress?.arrival,
     senderWritesPerSec, messagesPerWrite: senderWritesPerSec ? round(total!.eventsPerSec / senderWritesPerSec, 2) : null,
   };
 }
@@ -240,6 +293,7 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
   await raw.request({ type: 'start' }, 5_000);
   await sleep(SETTLE_MS);
   const procs = { 'raw-server': raw.pid, ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])) };
+  pinProcs(procs, o.pin);
   const m = await measure(fleet, procs, 'raw-server', o.duration, 'raw');
   const stopped = await raw.request<RawStopReply>({ type: 'stop' }, 5_000);
   intervals.push(...m.intervals);
@@ -274,6 +328,8 @@ interface Step {
   deliveredShare: number;
   latency: LatencySummary;
   busLatency: LatencySummary | undefined;
+  egressLatency: LatencySummary | undefined;
+  arrivalLatency: LatencySummary | undefined;
   gatewayWritesPerSec: number | null;
   messagesPerWrite: number | null;
   writeSyscallsPerSec: Record<string, number | null>;
@@ -289,6 +345,7 @@ interface Pipeline {
   feed: RoleProc;
   tap: LoadFleet;
   gatewayUrl: string;
+  gatewayHttpUrl: string;
   procs: Record<string, number>;
   setRate(rate: number): Promise<unknown>;
   feedLagMs(): Promise<number | null>;
@@ -354,20 +411,23 @@ async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFlee
       return null;
     }
   };
+  const procs = {
+    nats: cluster.nats.proc.pid ?? 0,
+    feed: f.proc.pid ?? 0,
+    server: server.proc.pid ?? 0,
+    gateway: gw.proc.pid ?? 0,
+    router: cluster.routers[0]!.proc.pid ?? 0,
+    'bus-tap': tap.pids[0]!,
+    ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])),
+  };
+  pinProcs(procs, o.pin);
   return {
     cluster,
     feed: f,
     tap,
     gatewayUrl,
-    procs: {
-      nats: cluster.nats.proc.pid ?? 0,
-      feed: f.proc.pid ?? 0,
-      server: server.proc.pid ?? 0,
-      gateway: gw.proc.pid ?? 0,
-      router: cluster.routers[0]!.proc.pid ?? 0,
-      'bus-tap': tap.pids[0]!,
-      ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])),
-    },
+    gatewayHttpUrl: gw.urls.http!,
+    procs,
     setRate: (rate) => getJson(`${f.urls.admin}/admin/config`, { method: 'POST', body: JSON.stringify({ rate }), headers: { 'content-type': 'application/json' } }),
     feedLagMs: async () => ((await statsOf(f.urls.admin!)) as { maxLagMs?: number } | null)?.maxLagMs ?? null,
     roleStats: async () => ({ gateway: await statsOf(gw.urls.http!), server: await statsOf(server.urls.admin!), feed: await statsOf(f.urls.admin!) }),
@@ -387,7 +447,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   const runStep = async (rate: number, i: number): Promise<Step> => {
     await pipe.setRate(rate);
     await sleep(SETTLE_MS);
-    const m = await measure(fleet, pipe.procs, 'gateway', o.stepSeconds, `step${i}`, pipe.tap);
+    const m = await measure(fleet, pipe.procs, 'gateway', o.stepSeconds, `step${i}`, pipe.tap, pipe.gatewayHttpUrl);
     intervals.push(...m.intervals);
     const expected = expectedPerSec(rate);
     const share = m.snap.eventsPerSec / expected;
@@ -395,12 +455,12 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
     const step: Step = {
       rate: round(rate, 3), expectedPerSec: round(expected), deliveredPerSec: round(m.snap.eventsPerSec),
       sustainedPerSec: round(Math.min(m.snap.eventsPerSec, expected)), deliveredShare: round(share, 3),
-      latency: m.latency, busLatency: m.busLatency, gatewayWritesPerSec: m.senderWritesPerSec, messagesPerWrite: m.messagesPerWrite, writeSyscallsPerSec: m.writesPerSec,
+      latency: m.latency, busLatency: m.busLatency, egressLatency: m.egressLatency, arrivalLatency: m.arrivalLatency, gatewayWritesPerSec: m.senderWritesPerSec, messagesPerWrite: m.messagesPerWrite, writeSyscallsPerSec: m.writesPerSec,
       resyncNotices: m.snap.resyncs, clientReadPauses: m.snap.pauses, feedLagMs: await pipe.feedLagMs(), cpu: m.cpu, ok,
     };
     console.log(
       `  step ${String(i).padStart(2)} rate ${String(step.rate).padStart(7)}/s/sym  expected ${fmtRate(expected).padStart(16)}  delivered ${fmtRate(m.snap.eventsPerSec).padStart(16)}` +
-        `  (${Math.round(share * 100)}%)  p99 ${m.latency.p99Ms} ms (bus ${m.busLatency?.p99Ms ?? '?'} ms)  ${m.messagesPerWrite ?? '?'} msgs/write  ${ok ? 'ok' : 'SATURATED'}${m.snap.pauses ? ` (clients behind: ${m.snap.pauses} read pauses)` : ''}  [${fmtCpu(m.cpu)}]`,
+        `  (${Math.round(share * 100)}%)  p99 ${m.latency.p99Ms} ms (bus ${m.busLatency?.p99Ms ?? '?'} ms, gateway in ${m.arrivalLatency?.p99Ms ?? '?'} ms, out ${m.egressLatency?.p99Ms ?? '?'} ms)  ${m.messagesPerWrite ?? '?'} msgs/write  ${ok ? 'ok' : 'SATURATED'}${m.snap.pauses ? ` (clients behind: ${m.snap.pauses} read pauses)` : ''}  [${fmtCpu(m.cpu)}]`,
     );
     return step;
   };
@@ -438,7 +498,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   let bad = 0;
   let rate = o.startRate;
   let refinements = 0;
-  for (let i = 1; i <= o.maxSteps; i++) {
+  for (let i = 1; i <= (o.latencyRate ? 0 : o.maxSteps); i++) {
     const step = await runStep(rate, i);
     steps.push(step);
     if (step.ok) good = Math.max(good, rate);
@@ -459,10 +519,14 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
     if (next === undefined) break;
     rate = next;
   }
-  const best = steps.reduce((a, s) => (s.sustainedPerSec > a.sustainedPerSec ? s : a), steps[0]!);
+  // --latency-rate: no search; "best" is a stand-in at twice the asked rate so half load is that rate.
+  const best = steps.length
+    ? steps.reduce((a, s) => (s.sustainedPerSec > a.sustainedPerSec ? s : a), steps[0]!)
+    : { sustainedPerSec: 2 * o.latencyRate! * plan.totalSubscriptions, rate: 2 * o.latencyRate! };
   const saturated = bad !== 0;
   const halfRate = best.sustainedPerSec / 2 / plan.totalSubscriptions;
-  console.log(
+  if (o.latencyRate) console.log(`  --latency-rate ${o.latencyRate}: no saturation search`);
+  else console.log(
     `  best sustained ${fmtRate(best.sustainedPerSec)} at rate ${best.rate}/s/sym${saturated ? '' : ' (never saturated within --max-steps: a lower bound)'}` +
       `; half load = ${round(halfRate, 3)} trades/s/sym on a fresh cluster`,
   );
@@ -471,19 +535,22 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   await restart();
   await pipe.setRate(halfRate);
   await sleep(2 * SETTLE_MS);
-  const m = await measure(fleet, pipe.procs, 'gateway', o.duration, 'half', pipe.tap);
+  const m = await measure(fleet, pipe.procs, 'gateway', o.duration, 'half', pipe.tap, pipe.gatewayHttpUrl);
   intervals.push(...m.intervals);
   const roleStats = await pipe.roleStats();
   console.log(`  half load: delivered ${fmtRate(m.snap.eventsPerSec)} (expected ${fmtRate(expectedPerSec(halfRate))}) · ${fmtLatency(m.latency)}`);
   if (m.busLatency) console.log(`  of which feed → NATS (bus tap): ${fmtLatency(m.busLatency)}`);
+  if (m.arrivalLatency) console.log(`  pt → into the gateway: ${fmtLatency(m.arrivalLatency)}`);
+  if (m.egressLatency) console.log(`  pt → written by the gateway to every subscriber: ${fmtLatency(m.egressLatency)}`);
   await pipe.stop();
   await fleet.stop();
   return {
     gatewayUrl,
     steps,
     saturated,
-    saturatedRate: best.rate,
-    saturatedDeliveredPerSec: best.sustainedPerSec,
+    latencyOnly: steps.length === 0,
+    saturatedRate: steps.length ? best.rate : null,
+    saturatedDeliveredPerSec: steps.length ? best.sustainedPerSec : null,
     recoveryAfterOverload: recovery,
     clusterRestarts: restarts,
     fleetTotals: fleet.totals,
@@ -493,6 +560,8 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
       deliveredPerSec: round(m.snap.eventsPerSec),
       latency: m.latency,
       busLatency: m.busLatency,
+      egressLatency: m.egressLatency,
+      arrivalLatency: m.arrivalLatency,
       gatewayWritesPerSec: m.senderWritesPerSec,
       messagesPerWrite: m.messagesPerWrite,
       cpu: m.cpu,
@@ -537,7 +606,7 @@ async function main(): Promise<void> {
   await cleanup();
   clearTimeout(hardCap);
 
-  const ratio = raw && pipeline ? round(pipeline.saturatedDeliveredPerSec / raw.deliveredPerSec, 3) : undefined;
+  const ratio = raw && pipeline?.saturatedDeliveredPerSec ? round(pipeline.saturatedDeliveredPerSec / raw.deliveredPerSec, 3) : undefined;
   const profiles: Record<string, unknown> = {};
   for (const role of o.profile) {
     profiles[role] = profilesIn(join(profileDir, role)).map((f) => ({ file: f, ...summariseProfile(f, ROOT, 25) }));
@@ -567,8 +636,8 @@ async function main(): Promise<void> {
 
   const rows: Array<[string, string]> = [];
   if (raw) rows.push(['(a) raw ws broadcast', `${fmtRate(raw.deliveredPerSec)} · ${raw.messagesPerWrite ?? '?'} msgs/write  [CPU ${fmtCpu(raw.cpu)}]`]);
-  if (pipeline) {
-    rows.push(['(b) pipeline, saturated', `${fmtRate(pipeline.saturatedDeliveredPerSec)} at ${pipeline.saturatedRate} trades/s/sym${pipeline.saturated ? '' : ' (not saturated: lower bound)'}`]);
+  if (pipeline?.saturatedDeliveredPerSec != null) {
+    rows.push(['(b) pipeline, saturated', `${fmtRate(pipeline.saturatedDeliveredPerSec!)} at ${pipeline.saturatedRate} trades/s/sym${pipeline.saturated ? '' : ' (not saturated: lower bound)'}`]);
     const at = pipeline.steps.find((s) => s.rate === pipeline.saturatedRate);
     rows.push(['    at that step', `${at?.messagesPerWrite ?? '?'} msgs/write at the gateway  [CPU ${fmtCpu(at?.cpu ?? {})}]`]);
   }
@@ -578,6 +647,8 @@ async function main(): Promise<void> {
     rows.push(['(b) at half load', `${h.rate} trades/s/sym → ${fmtRate(h.deliveredPerSec)} (expected ${fmtRate(h.expectedPerSec)})`]);
     rows.push(['    latency', `${fmtLatency(h.latency)}  (goal p99 ≤ 20 ms: ${h.latency.p99Ms <= 20 ? 'met' : 'NOT met'})`]);
     if (h.busLatency) rows.push(['    of which feed → NATS', fmtLatency(h.busLatency)]);
+    if (h.arrivalLatency) rows.push(['    pt → into the gateway', fmtLatency(h.arrivalLatency)]);
+    if (h.egressLatency) rows.push(['    pt → out of the gateway', `${fmtLatency(h.egressLatency)}  (per event, to its last subscriber)`]);
     rows.push(['    gateway', `${h.messagesPerWrite ?? '?'} msgs/write (${h.gatewayWritesPerSec ?? '?'} write syscalls/s)`]);
     rows.push(['    CPU', fmtCpu(h.cpu)]);
     if (h.resyncNotices || h.closedConnections) rows.push(['    trouble', `${h.resyncNotices} resync notices, ${h.closedConnections} closed connections`]);

@@ -279,8 +279,13 @@ function deliveryFacts(s: FleetSnap) {
 }
 
 // --- (a) raw broadcast baseline
-async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[]) {
-  console.log(`\n(a) raw ws broadcast: ${o.clients} clients × ${o.topicsPerClient} streams over ${o.symbols} symbols`);
+/** pacedRate (trades/s/sym): the raw server at the pipeline's half-load rate, for a latency floor; else saturated. */
+async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[], pacedRate?: number) {
+  console.log(
+    pacedRate
+      ? `\n(a') raw ws broadcast paced at the pipeline's half-load rate, ${round(pacedRate, 3)} trades/s/sym: the latency floor of this machine`
+      : `\n(a) raw ws broadcast: ${o.clients} clients × ${o.topicsPerClient} streams over ${o.symbols} symbols`,
+  );
   const raw = new BenchChild('raw-server', RAW_ENTRY, [JSON.stringify({ symbols: plan.symbols, format: o.format, maxMs: capMs, highWaterBytes: 64 * 1024, ackEvery: RAW_ACK_EVERY, window: RAW_WINDOW })]);
   onCleanup('raw server', () => raw.kill());
   const { port } = await raw.waitFor<{ type: 'ready'; port: number }>('ready', 20_000);
@@ -290,14 +295,15 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
   const conn = await fleet.connect(plan.clients.map((s) => streamUrl(base, s, o.format)), 60_000, RAW_ACK_EVERY);
   console.log(`  connected ${conn.open}/${o.clients} in ${conn.ms} ms${conn.failed ? ` (${conn.failed} failed: ${conn.errors.join('; ')})` : ''}`);
   if (conn.open === 0) throw new Error('raw phase: no client could connect');
-  await raw.request({ type: 'start' }, 5_000);
-  await sleep(SETTLE_MS);
+  await raw.request({ type: 'start', ...(pacedRate ? { rate: pacedRate } : {}) }, 5_000);
+  await sleep(pacedRate ? 2 * SETTLE_MS : SETTLE_MS);
   const procs = { 'raw-server': raw.pid, ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])) };
   pinProcs(procs, o.pin);
-  const m = await measure(fleet, procs, 'raw-server', o.duration, 'raw');
+  const m = await measure(fleet, procs, 'raw-server', o.duration, pacedRate ? 'raw-half' : 'raw');
   const stopped = await raw.request<RawStopReply>({ type: 'stop' }, 5_000);
   intervals.push(...m.intervals);
   console.log(`  delivered ${fmtRate(m.snap.eventsPerSec)} · ${m.messagesPerWrite ?? '?'} msgs per write syscall · CPU ${fmtCpu(m.cpu)}`);
+  if (pacedRate) console.log(`  latency ${fmtLatency(m.latency)}`);
   await fleet.closeConnections();
   await fleet.stop();
   await raw.kill();
@@ -307,8 +313,10 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
     connectMs: conn.ms,
     frameBytes: stopped.frameBytes,
     server: { ticks: stopped.ticks, framesBuilt: stopped.frames, writes: stopped.writes, skippedNoCredit: stopped.skipped, acks: stopped.acks, ackEvery: RAW_ACK_EVERY, window: RAW_WINDOW },
-    // Saturated on purpose: mostly the credit window queued in flight, not a latency target.
-    latencyAtSaturation: m.latency,
+    ...(pacedRate
+      ? { pacedRate: round(pacedRate, 3), expectedPerSec: round(pacedRate * plan.totalSubscriptions), latency: m.latency }
+      : // Saturated on purpose: mostly the credit window queued in flight, not a latency target.
+        { latencyAtSaturation: m.latency }),
     writesPerSec: m.senderWritesPerSec,
     messagesPerWrite: m.messagesPerWrite,
     cpu: m.cpu,
@@ -603,6 +611,8 @@ async function main(): Promise<void> {
 
   const raw = o.phases.has('raw') ? await runRaw(o, plan, capMs, intervals) : undefined;
   const pipeline = o.phases.has('pipeline') ? await runPipeline(o, plan, capMs, intervals, profileDir) : undefined;
+  // The same clients from a bare server at the pipeline's half-load rate: what latency this machine allows at that rate.
+  const rawAtHalf = raw && pipeline ? await runRaw(o, plan, capMs, intervals, pipeline.halfLoad.rate) : undefined;
   await cleanup();
   clearTimeout(hardCap);
 
@@ -622,6 +632,7 @@ async function main(): Promise<void> {
     feed: { tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000, note: 'every trade also publishes a depth diff; clients subscribe to trades only' },
     raw,
     pipeline,
+    rawAtHalfLoad: rawAtHalf,
     ratio,
     goal: {
       ratioAtLeast: 0.5,
@@ -652,6 +663,10 @@ async function main(): Promise<void> {
     rows.push(['    gateway', `${h.messagesPerWrite ?? '?'} msgs/write (${h.gatewayWritesPerSec ?? '?'} write syscalls/s)`]);
     rows.push(['    CPU', fmtCpu(h.cpu)]);
     if (h.resyncNotices || h.closedConnections) rows.push(['    trouble', `${h.resyncNotices} resync notices, ${h.closedConnections} closed connections`]);
+  }
+  if (rawAtHalf && 'latency' in rawAtHalf) {
+    rows.push(["(a') raw at the same rate", `${fmtRate(rawAtHalf.deliveredPerSec)} · ${rawAtHalf.messagesPerWrite ?? '?'} msgs/write  [CPU ${fmtCpu(rawAtHalf.cpu)}]`]);
+    rows.push(['    latency (the floor)', fmtLatency(rawAtHalf.latency)]);
   }
   console.log(`\n${table(rows)}\n`);
   for (const [role, list] of Object.entries(profiles)) {

@@ -8,6 +8,9 @@
 // socket with more than `window` unacknowledged messages (or highWaterBytes
 // queued in Node) is skipped that tick. When most sockets are skipped the
 // loop paces itself instead of spinning.
+// Paced mode ('start' with a rate): the same server emits each symbol's trades
+// at evenly spaced intended times (pt = that time, as the feed stamps it), so
+// its latency at a given rate is the floor a pipeline at that rate compares to.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
@@ -75,12 +78,11 @@ function main(): void {
   const sockets = new Set<Socket>();
   let acks = 0;
 
-  /** One trade of a symbol, encoded like the gateway encodes it, stamped with pt = now. */
-  const nextFrame = (s: SymbolState): Buffer => {
+  /** One trade of a symbol, encoded like the gateway encodes it, stamped with pt (default now). */
+  const nextFrame = (s: SymbolState, pt = nowUs()): Buffer => {
     s.seq++;
     s.tradeId++;
     s.priceCents += Math.random() < 0.5 ? -1 : 1;
-    const pt = nowUs();
     const ms = Math.floor(pt / 1000);
     const price = `${Math.floor(s.priceCents / 100)}.${String(s.priceCents % 100).padStart(2, '0')}`;
     const qty = `0.${String(100 + (s.tradeId % 900)).padStart(5, '0')}`;
@@ -172,6 +174,45 @@ function main(): void {
     else timer = setImmediate(tick);
   };
 
+  // Paced: every due trade of every symbol goes out in the turn it falls due, one corked write per socket.
+  let pacedIntervalUs = 0;
+  const dueUs = new Map<SymbolState, number>();
+  const pacedTick = () => {
+    timer = undefined;
+    if (!running) return;
+    ticks++;
+    const now = nowUs();
+    let next = Infinity;
+    let tickWrites = 0;
+    let tickSkips = 0;
+    for (const sock of sockets) sock.cork();
+    for (const s of states) {
+      if (s.subscribers.length === 0) continue;
+      let due = dueUs.get(s)!;
+      while (due <= now) {
+        const f = nextFrame(s, due);
+        frames++;
+        frameBytes = f.length;
+        for (const p of s.subscribers) {
+          if (p.sent - p.acked >= o.window || !p.socket.writable) {
+            tickSkips++;
+            continue;
+          }
+          p.socket.write(f);
+          p.sent++;
+          tickWrites++;
+        }
+        due += pacedIntervalUs;
+      }
+      dueUs.set(s, due);
+      if (due < next) next = due;
+    }
+    for (const sock of sockets) sock.uncork();
+    writes += tickWrites;
+    skipped += tickSkips;
+    timer = setTimeout(pacedTick, Math.max(1, Math.ceil((next - nowUs()) / 1000)));
+  };
+
   const stopLoop = () => {
     running = false;
     if (timer) {
@@ -185,7 +226,14 @@ function main(): void {
     if (m.type === 'start') {
       if (!running) {
         running = true;
-        timer = setImmediate(tick);
+        const rate = Number(m.rate ?? 0);
+        if (rate > 0) {
+          // Symbols' schedules are staggered over one interval, as the feed staggers them.
+          pacedIntervalUs = 1e6 / rate;
+          const t0 = nowUs();
+          states.forEach((s, i) => dueUs.set(s, t0 + (pacedIntervalUs * i) / states.length));
+          timer = setTimeout(pacedTick, 1);
+        } else timer = setImmediate(tick);
       }
       reply(m, { type: 'started', connections: sockets.size });
     } else if (m.type === 'stop') {

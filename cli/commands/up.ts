@@ -1,12 +1,15 @@
 import { Command, Flags } from '@oclif/core';
 import { fail } from '../lib/fail.ts';
 import { findOnPath } from '../lib/binaries.ts';
-import { chooseBackends, planCluster, portCount, portsFromBase, portsFromList, type ClusterPlan, type HistoryChoice } from '../lib/cluster-plan.ts';
+import { assertIsolatable, createIsolation, removeIsolation, type CreatedIsolation } from '../lib/chaos/isolate.ts';
+import { recoverStale, stopSessions } from '../lib/chaos/session.ts';
+import { commandExists } from '../lib/chaos/shell.ts';
+import { chooseBackends, planCluster, portCount, portsFromBase, portsFromList, type ClusterPlan, type HistoryChoice, type PlanInput } from '../lib/cluster-plan.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
 import { LiveView } from '../lib/live-view.ts';
 import { freePorts } from '../lib/ports.ts';
 import type { ClusterState } from '../lib/state-file.ts';
-import { Supervisor } from '../lib/supervisor.ts';
+import { assertNoLiveCluster, Supervisor } from '../lib/supervisor.ts';
 
 export default class Up extends Command {
   static override description = `Start a local cluster: routers, control, servers, gateways and a simulated feed, each as its own process.
@@ -19,13 +22,19 @@ Ports from --port-base B: routers B+i, control B+90, gateways B+100+i, server gR
 feed admin B+400, nats B+500, redis B+600. --port-base 0 picks free ports.
 
 In the foreground it shows a live status view; Ctrl-C stops everything it started. With --detach it returns once
-the cluster is healthy; stop it with \`pushctl down\`.`;
+the cluster is healthy; stop it with \`pushctl down\`.
+
+--isolate (root) starts every process, nats-server and redis-server included, in a network namespace of its own,
+joined by a veth to a bridge (in a hub namespace) that the host also joins: each binds and advertises its own
+10.2xx.N.K address, and \`pushctl chaos apply PROFILE --target gateway-1\` shapes that role's own link (tc and nft on its
+veth, both directions) with nothing re-pointed. \`pushctl down\` (or Ctrl-C) removes the namespaces.`;
 
   static override examples = [
     '<%= config.bin %> up',
     '<%= config.bin %> up --gateways 4 --servers 3 --symbols 100 --rate 50',
     '<%= config.bin %> up --detach --json --port-base 0',
     '<%= config.bin %> up --nats nats://10.0.0.5:4222 --redis redis://10.0.0.6:6379',
+    '<%= config.bin %> up --isolate --detach --gateways 2 --servers 1',
   ];
 
   static override flags = {
@@ -48,6 +57,10 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     }),
     cassandra: Flags.string({ description: 'use this Cassandra/Scylla (host:port[,host:port]) for kline history instead' }),
     timeout: Flags.integer({ description: 'seconds to wait for the cluster to become healthy', default: 60, min: 1 }),
+    isolate: Flags.boolean({
+      description: 'every process in its own network namespace on its own address (root), so `chaos apply --target ROLE` shapes its own link',
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
@@ -57,6 +70,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     const host = '127.0.0.1';
 
     let plan: ClusterPlan;
+    let input: PlanInput;
     try {
       const { bus, cache } = chooseBackends(
         { ...(flags.nats ? { nats: flags.nats } : {}), ...(flags.redis ? { redis: flags.redis } : {}), embedded: flags.embedded },
@@ -68,12 +82,42 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
         : flags.history === 'cassandra'
           ? { kind: 'spawn', port: (await freePorts(1, host))[0]! }
           : { kind: 'embedded' };
-      plan = planCluster({ ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports, history });
+      if (flags.isolate) assertIsolatable({ bus: bus.kind, cache: cache.kind, history: history.kind });
+      input = { ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports, history };
+      plan = planCluster(input);
     } catch (err) {
       fail(this, (err as Error).message, 2);
     }
 
     const progress = (msg: string) => process.stderr.write(`pushctl: ${msg}\n`);
+    // Namespaces a crashed `up --isolate` (or chaos session) left behind go first.
+    try {
+      await recoverStale(dataDir, progress);
+    } catch (err) {
+      if (flags.isolate) fail(this, (err as Error).message, 1);
+      progress(`warning: ${(err as Error).message}`);
+    }
+    let isolation: CreatedIsolation | undefined;
+    if (flags.isolate) {
+      if (process.getuid?.() !== 0) fail(this, '--isolate creates network namespaces, veths and a bridge, which needs root; run pushctl as root, or drop --isolate', 1);
+      if (!commandExists('ip')) fail(this, '--isolate needs `ip` (Debian package iproute2) to create network namespaces', 1);
+      try {
+        assertNoLiveCluster(dataDir);
+        isolation = await createIsolation(dataDir, plan.processes.map((p) => p.id));
+        const byId = Object.fromEntries(isolation.isolation.roles.map((r) => [r.id, { netns: r.netns, addr: r.addr }]));
+        plan = planCluster({ ...input, isolate: byId });
+        progress(`isolated: ${plan.processes.length} network namespaces on ${isolation.isolation.cidr} (host end ${isolation.isolation.hostDev} ${isolation.isolation.hostAddr})`);
+      } catch (err) {
+        if (isolation) await removeIsolation(dataDir, progress);
+        fail(this, (err as Error).message, 1);
+      }
+    }
+    // Chaos sessions shaping the roles live in the namespaces: they are undone first.
+    const unisolate = async () => {
+      if (!isolation) return;
+      const { left } = await stopSessions(dataDir, (s) => s.roles !== undefined, progress);
+      if (!(await removeIsolation(dataDir, progress)) || left > 0) progress(`some namespaces could not be removed; \`pushctl down --data-dir ${dataDir}\` retries`);
+    };
     const supervisor = new Supervisor(plan, { timeoutMs: flags.timeout * 1000, detached: flags.detach, onProgress: progress });
 
     // Ctrl-C or SIGTERM while starting: give up and stop what did start.
@@ -92,6 +136,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     } catch (err) {
       process.off('SIGINT', onStartSignal);
       process.off('SIGTERM', onStartSignal);
+      await unisolate();
       if (signalled) {
         progress(`interrupted by ${signalled}; stopped everything that had started`);
         return;
@@ -101,7 +146,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     process.off('SIGINT', onStartSignal);
     process.off('SIGTERM', onStartSignal);
 
-    const summary = describe(plan, state, (Date.now() - began) / 1000);
+    const summary = describe(plan, state, (Date.now() - began) / 1000, isolation);
     if (flags.json) this.log(JSON.stringify(summary.json));
     else for (const line of summary.lines) this.log(line);
 
@@ -110,10 +155,10 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
       if (!flags.json) this.log(`detached; stop it with: pushctl down --data-dir ${dataDir}`);
       return;
     }
-    await this.#foreground(supervisor, state, flags.json);
+    await this.#foreground(supervisor, state, flags.json, unisolate);
   }
 
-  async #foreground(supervisor: Supervisor, state: ClusterState, json: boolean): Promise<void> {
+  async #foreground(supervisor: Supervisor, state: ClusterState, json: boolean, unisolate: () => Promise<void>): Promise<void> {
     const view = new LiveView({
       title: `market-push${state.mode === "embedded" ? " (embedded)" : ""} · control ${state.endpoints.control}`,
       state,
@@ -139,6 +184,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
     const survivors = await supervisor.stop((id, gone) => {
       if (!gone) process.stderr.write(`pushctl: ${id} would not stop\n`);
     });
+    if (survivors.length === 0) await unisolate();
     process.off('SIGINT', ignore);
     process.off('SIGTERM', ignore);
     if (survivors.length > 0) fail(this, `could not stop ${survivors.join(', ')}; the state file is kept for \`pushctl down\``, 1);
@@ -146,7 +192,7 @@ the cluster is healthy; stop it with \`pushctl down\`.`;
   }
 }
 
-function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { json: object; lines: string[] } {
+function describe(plan: ClusterPlan, state: ClusterState, seconds: number, iso?: CreatedIsolation): { json: object; lines: string[] } {
   const e = state.endpoints;
   const pad = (s: string) => s.padEnd(10);
   const natsWhere =
@@ -166,6 +212,14 @@ function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { js
     `${pad('history')}${plan.cassandra ? `Cassandra ${plan.cassandra}${plan.history.kind === 'spawn' ? ' (started from Maven Central jars)' : ' (external)'}` : `embedded: node:sqlite ${plan.dataDir}/history.sqlite`}`,
     `${pad('data dir')}${plan.dataDir} (logs in ${plan.logDir})`,
   ];
+  if (iso) {
+    const i = iso.isolation;
+    lines.push(
+      `${pad('isolated')}every process in its own network namespace on ${i.cidr}; the host reaches them through ${i.hostDev} (${i.hostAddr})`,
+      ...i.roles.map((r) => `${pad('')}${r.id.padEnd(11)}${r.addr.padEnd(14)}${r.netns}`),
+      `${pad('')}shape a role's own link: pushctl chaos apply PROFILE --target ${i.roles.find((r) => r.id.startsWith('gateway'))?.id ?? 'gateway-1'}`,
+    );
+  }
   if (plan.mode === 'embedded') {
     lines.push(
       `embedded: ${plan.embeddedParts.join(', ')}; all roles share one process, nothing survives a stop.`,
@@ -191,6 +245,7 @@ function describe(plan: ClusterPlan, state: ClusterState, seconds: number): { js
     embedded: plan.embeddedParts,
     detached: state.detached,
     pids: Object.fromEntries(state.processes.map((p) => [p.id, p.pid])),
+    isolation: iso ? { session: iso.sessionId, ...iso.isolation } : null,
   };
   return { json, lines };
 }

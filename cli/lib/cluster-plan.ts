@@ -124,6 +124,8 @@ export interface PlanInput extends RoleCounts {
   ports: PortMap;
   /** Default: embedded. */
   history?: HistoryChoice;
+  /** `up --isolate`: per process id, the network namespace it runs in and the address it binds and advertises. */
+  isolate?: Record<string, { netns: string; addr: string }>;
 }
 
 export interface PlannedRole {
@@ -157,6 +159,9 @@ export interface PlannedProcess {
   healthUrls: string[];
   /** For 'binary': directories to create first. */
   dirs: string[];
+  /** `up --isolate`: started with `ip netns exec NETNS`, listening on `host` (its address there). */
+  netns?: string;
+  host?: string;
 }
 
 export interface ClusterPlan {
@@ -178,6 +183,8 @@ export interface ClusterPlan {
   registeredIds: string[];
   /** Parts running in memory instead of on a real engine. */
   embeddedParts: string[];
+  /** Every process in its own network namespace (`up --isolate`). */
+  isolated: boolean;
 }
 
 export const roleScript = (role: RoleName) => `system/${role}/main.ts`;
@@ -192,25 +199,37 @@ export interface EmbeddedConfig {
 
 export function planCluster(input: PlanInput): ClusterPlan {
   validateCounts(input);
-  const { host, dataDir, ports } = input;
+  const { dataDir, ports } = input;
   const logDir = join(dataDir, 'logs');
   const logFile = (id: string) => join(logDir, `${id}.log`);
-  const http = (port: number) => `http://${host}:${port}`;
   const embedded = input.bus.kind === 'embedded';
+  const history: HistoryChoice = input.history ?? { kind: 'embedded' };
+  const iso = input.isolate;
+  if (iso && (input.bus.kind !== 'spawn' || input.cache.kind === 'external' || history.kind !== 'embedded'))
+    throw new Error('--isolate needs the nats-server (and redis-server, if any) pushctl starts, and the embedded history store');
+  // Isolated, each process binds and advertises its own namespace address; else all share `host`.
+  const hostOf = (id: string) => {
+    if (!iso) return input.host;
+    const a = iso[id]?.addr;
+    if (!a) throw new Error(`--isolate: no namespace planned for ${id}`);
+    return a;
+  };
+  const nsOf = (id: string) => (iso ? { netns: iso[id]!.netns, host: iso[id]!.addr } : {});
+  const httpOf = (id: string, port: number) => `http://${hostOf(id)}:${port}`;
+  const host = input.host;
 
   const natsUrl =
-    input.bus.kind === 'external' ? input.bus.url : input.bus.kind === 'spawn' ? `nats://${host}:${ports.nats}` : undefined;
+    input.bus.kind === 'external' ? input.bus.url : input.bus.kind === 'spawn' ? `nats://${hostOf('nats')}:${ports.nats}` : undefined;
   const redisUrl =
-    input.cache.kind === 'external' ? input.cache.url : input.cache.kind === 'spawn' ? `redis://${host}:${ports.redis}` : undefined;
+    input.cache.kind === 'external' ? input.cache.url : input.cache.kind === 'spawn' ? `redis://${hostOf('redis')}:${ports.redis}` : undefined;
 
-  const history: HistoryChoice = input.history ?? { kind: 'embedded' };
   const cassandra = history.kind === 'external' ? history.contactPoints : history.kind === 'spawn' ? `${host}:${history.port}` : undefined;
   const serverHistory = cassandra ? { cassandra } : { embeddedPath: join(dataDir, 'history.sqlite') };
-  const routerUrls = ports.routers.map(http);
+  const routerUrls = ports.routers.map((port, i) => httpOf(`router-${i + 1}`, port));
   // Only the fields each role reads; the role fills in its own defaults.
   const common = (id: string) => ({
     id,
-    host,
+    host: hostOf(id),
     routers: routerUrls,
     logFile: logFile(id),
     ...(natsUrl ? { nats: natsUrl } : {}),
@@ -224,8 +243,8 @@ export function planCluster(input: PlanInput): ClusterPlan {
       role: 'router',
       tier: 1,
       config: { ...common(id), port },
-      healthUrl: `${http(port)}/healthz`,
-      urls: { http: http(port) },
+      healthUrl: `${httpOf(id, port)}/healthz`,
+      urls: { http: httpOf(id, port) },
       ports: [port],
     });
   });
@@ -234,8 +253,8 @@ export function planCluster(input: PlanInput): ClusterPlan {
     role: 'control',
     tier: 2,
     config: { ...common('control-1'), port: ports.control },
-    healthUrl: `${http(ports.control)}/healthz`,
-    urls: { http: http(ports.control) },
+    healthUrl: `${httpOf('control-1', ports.control)}/healthz`,
+    urls: { http: httpOf('control-1', ports.control) },
     ports: [ports.control],
   });
   ports.serverGrpc.forEach((grpcPort, i) => {
@@ -246,8 +265,8 @@ export function planCluster(input: PlanInput): ClusterPlan {
       role: 'server',
       tier: 2,
       config: { ...common(id), grpcPort, adminPort, ...(redisUrl ? { redis: redisUrl } : {}), history: serverHistory },
-      healthUrl: `${http(adminPort)}/healthz`,
-      urls: { grpc: `${host}:${grpcPort}`, admin: http(adminPort) },
+      healthUrl: `${httpOf(id, adminPort)}/healthz`,
+      urls: { grpc: `${hostOf(id)}:${grpcPort}`, admin: httpOf(id, adminPort) },
       ports: [grpcPort, adminPort],
     });
   });
@@ -258,8 +277,8 @@ export function planCluster(input: PlanInput): ClusterPlan {
       role: 'gateway',
       tier: 3,
       config: { ...common(id), port },
-      healthUrl: `${http(port)}/healthz`,
-      urls: { ws: `ws://${host}:${port}`, http: http(port) },
+      healthUrl: `${httpOf(id, port)}/healthz`,
+      urls: { ws: `ws://${hostOf(id)}:${port}`, http: httpOf(id, port) },
       ports: [port],
     });
   });
@@ -268,8 +287,8 @@ export function planCluster(input: PlanInput): ClusterPlan {
     role: 'feed',
     tier: 4,
     config: { ...common('feed-1'), adminPort: ports.feedAdmin, symbols: input.symbols, rate: input.rate },
-    healthUrl: `${http(ports.feedAdmin)}/healthz`,
-    urls: { admin: http(ports.feedAdmin) },
+    healthUrl: `${httpOf('feed-1', ports.feedAdmin)}/healthz`,
+    urls: { admin: httpOf('feed-1', ports.feedAdmin) },
     ports: [ports.feedAdmin],
   });
 
@@ -281,12 +300,13 @@ export function planCluster(input: PlanInput): ClusterPlan {
       kind: 'binary',
       tier: 0,
       command: input.bus.bin,
-      args: ['-a', host, '-p', String(ports.nats), '-js', '-sd', dir],
+      args: ['-a', hostOf('nats'), '-p', String(ports.nats), '-js', '-sd', dir],
       logFile: logFile('nats'),
       ports: [ports.nats],
       readyIds: [],
       healthUrls: [],
       dirs: [dir],
+      ...nsOf('nats'),
     });
   }
   if (input.cache.kind === 'spawn') {
@@ -296,12 +316,14 @@ export function planCluster(input: PlanInput): ClusterPlan {
       kind: 'binary',
       tier: 0,
       command: input.cache.bin,
-      args: ['--port', String(ports.redis), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', dir],
+      // Isolated, its clients come from other namespaces: protected mode would refuse them (no password is set).
+      args: ['--port', String(ports.redis), '--bind', hostOf('redis'), ...(iso ? ['--protected-mode', 'no'] : []), '--save', '', '--appendonly', 'no', '--dir', dir],
       logFile: logFile('redis'),
       ports: [ports.redis],
       readyIds: [],
       healthUrls: [],
       dirs: [dir],
+      ...nsOf('redis'),
     });
   }
   if (history.kind === 'spawn') {
@@ -350,6 +372,7 @@ export function planCluster(input: PlanInput): ClusterPlan {
         readyIds: [r.id],
         healthUrls: [r.healthUrl],
         dirs: [],
+        ...nsOf(r.id),
       });
     }
   }
@@ -374,6 +397,7 @@ export function planCluster(input: PlanInput): ClusterPlan {
     processes,
     registeredIds: roles.filter((r) => r.role === 'gateway' || r.role === 'server').map((r) => r.id),
     embeddedParts,
+    isolated: iso !== undefined,
   };
 }
 

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterPlan, PlannedProcess } from './cluster-plan.ts';
 import { plannedPorts } from './cluster-plan.ts';
+import { findOnPath } from './binaries.ts';
 import { fetchFailure } from './net-error.ts';
 import { takenPorts } from './ports.ts';
 import { isAlive, processStartTime, stopInReverse } from './processes.ts';
@@ -24,6 +25,7 @@ import {
 } from './state-file.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const IP = findOnPath('ip', `${process.env.PATH ?? ''}:/usr/sbin:/sbin`) ?? 'ip';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,7 +124,8 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
   async start(): Promise<ClusterState> {
     const plan = this.plan;
     assertNoLiveCluster(plan.dataDir);
-    const taken = await takenPorts(plannedPorts(plan), plan.host);
+    // Isolated processes listen in namespaces of their own, made just for them: nothing else can hold their ports.
+    const taken = plan.isolated ? [] : await takenPorts(plannedPorts(plan), plan.host);
     if (taken.length > 0) {
       const list = taken.map((t) => `${t.port} (${t.owner})`).join(', ');
       throw new Error(`port${taken.length > 1 ? 's' : ''} already in use: ${list}; pick another --port-base, or --port-base 0 for free ports`);
@@ -164,7 +167,9 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
     mkdirSync(dirname(p.logFile), { recursive: true });
     const fd = openSync(p.logFile, 'a');
     const logOffset = fstatSync(fd).size;
-    const [cmd, args] = p.kind === 'binary' ? [p.command, p.args] : [process.execPath, [join(this.#root, p.command), ...p.args]];
+    let [cmd, args] = p.kind === 'binary' ? [p.command, p.args] : [process.execPath, [join(this.#root, p.command), ...p.args]];
+    // `ip netns exec` execs the command in place: the pid recorded is the role's own.
+    if (p.netns) [cmd, args] = [IP, ['netns', 'exec', p.netns, cmd, ...args]];
     this.#opts.onProgress?.(`starting ${p.id}`);
     let child: ChildProcess;
     try {
@@ -216,7 +221,7 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
     };
     if (p.kind === 'binary') {
       for (const port of p.ports) {
-        while (!(await canConnect(port, this.plan.host))) {
+        while (!(await canConnect(port, p.host ?? this.plan.host))) {
           check();
           if (Date.now() > deadline) throw this.#failure(r, `did not open port ${port} within ${secs} s`);
           await sleep(100);

@@ -17,10 +17,13 @@ Targets:
                    link (tc qdiscs on both ends, nft/iptables rules inside), the proxy adds what the kernel cannot.
                    The cluster's router, control and gateway ports (and every --port) are reachable inside it at
                    127.0.0.1 as usual. Run clients in it with \`ip netns exec <netns> …\` (printed), or use \`chaos exec\`.
-  gateway|server|nats|redis|router|control|ROLE-ID|tcp:127.0.0.1:PORT
-                   internal links: a proxy is put in front of the role's port; point the client side at the printed
+  gateway|server|nats|redis|router|control|feed|ROLE-ID|tcp:127.0.0.1:PORT
+                   internal links. In a cluster started with \`pushctl up --isolate\`, the role's own veth: tc on both
+                   ends, nft inside its namespace, every link of the role (clients, other roles, NATS) in both
+                   directions, open connections included; the proxy (delay, jitter) only for connections made to it.
+                   Otherwise a proxy is put in front of the role's port; point the client side at the printed
                    address. Connections already open are not affected (see docs/chaos.md).
---iface NAME       shape a host interface you name (its egress only); never done without it.
+--iface NAME       shape a host interface you name (egress, and ingress through an ifb device); never done without it.
 
 --backend auto picks per field what this machine supports and prints which backend realised each field.
 Everything created is recorded in <data-dir>/chaos.json first and undone on exit, by \`chaos off\`, or by the next
@@ -35,7 +38,7 @@ chaos command after a crash.`;
   static override args = { profile: Args.string({ description: 'profile name in netem/ or a path to a YAML file', required: true }) };
 
   static override flags = {
-    target: Flags.string({ description: 'clients | gateway | server | nats | redis | router | control | ROLE-ID | tcp:127.0.0.1:PORT', default: 'clients' }),
+    target: Flags.string({ description: 'clients | gateway | server | nats | redis | router | control | feed | ROLE-ID | tcp:127.0.0.1:PORT', default: 'clients' }),
     backend: Flags.string({ description: 'which backend realises the profile', options: [...BACKEND_CHOICES], default: 'auto' }),
     duration: Flags.string({ description: 'undo after this long (e.g. 30s, 5m); default: until Ctrl-C / SIGTERM / chaos off' }),
     'dry-run': Flags.boolean({ description: 'print every command instead of running it', default: false }),
@@ -70,6 +73,8 @@ chaos command after a crash.`;
       for (const n of active.caps.notes) this.log(`note: ${n}`);
       this.log(`profile ${profile.name} on ${active.session.target}, per field:`);
       for (const l of reportLines(active.plan.report)) this.log(l);
+      for (const r of active.isolated ?? [])
+        this.log(`isolated ${r.id} (${r.addr}): down (towards it) on ${r.hubDev} in the hub namespace, up (from it) on ${r.dev} in ${r.netns}`);
       if (active.link) this.log(`namespace ${active.link.netns}: run clients with \`ip netns exec ${active.link.netns} CMD\` (host end ${active.link.hostAddr}, weak end ${active.link.peerAddr})`);
       for (const p of active.session.proxies) this.log(`proxy ${p.listen} → ${p.target}`);
       if (flags['dry-run']) return;
@@ -78,12 +83,15 @@ chaos command after a crash.`;
         fail(this, `nothing of ${profile.name} can be realised on ${active.session.target} here (see above); nothing was left applied`, 1);
       }
       this.log(`chaos: session ${active.session.id} active${durationMs !== undefined ? ` for ${flags.duration}` : ''}; Ctrl-C or \`pushctl chaos off\` undoes it`);
+      // Signal handlers do not keep Node running: a profile realised by the kernel alone (no proxy) needs this.
+      const hold = setInterval(() => {}, 1 << 30);
       const why = await new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));
         process.once('SIGTERM', () => resolve('SIGTERM'));
         process.once('SIGHUP', () => resolve('SIGHUP'));
         if (durationMs !== undefined) setTimeout(() => resolve(`${flags.duration} elapsed`), durationMs);
       });
+      clearInterval(hold);
       // A second signal while undoing must not leave it half done.
       const ignore = () => process.stderr.write('pushctl: still undoing…\n');
       process.on('SIGINT', ignore);

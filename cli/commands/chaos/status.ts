@@ -27,7 +27,13 @@ export default class ChaosStatus extends Command {
         return;
       }
       for (const s of sessions) {
-        this.log(`session ${s.id}: ${s.profile} on ${s.target} (backend ${s.backend}), held by pid ${s.ownerPid} since ${s.createdAt}`);
+        if (s.isolation) {
+          const i = s.isolation;
+          this.log(`isolation ${s.id}: \`pushctl up --isolate\` namespaces on ${i.cidr} since ${s.createdAt} (hub ${i.hub}, host end ${i.hostDev} ${i.hostAddr}); \`pushctl down\` removes them`);
+          for (const r of i.roles) this.log(`  ${r.id.padEnd(12)} ${r.addr.padEnd(15)} ${r.netns} (veth ${r.dev} ↔ ${r.hubDev} in ${i.hub})`);
+          continue;
+        }
+        this.log(`session ${s.id}: ${s.profile} on ${s.target}${s.roles ? ` (isolated: ${s.roles.join(', ')})` : ''} (backend ${s.backend}), held by pid ${s.ownerPid} since ${s.createdAt}`);
         for (const l of reportLines(s.report)) this.log(l);
         for (const p of s.proxies) this.log(`  proxy ${p.listen} → ${p.target}`);
         for (const r of s.resources) this.log(`  resource ${JSON.stringify(r)}`);

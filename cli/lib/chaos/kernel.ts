@@ -4,9 +4,9 @@
 // command that creates it runs, so a crash between the two still leaves it on
 // the list to undo.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAlive, stopProcess } from '../processes.ts';
-import { iptablesRules, nftScript, type Capabilities, type FilterPlan, type LinkPlan } from './plan.ts';
+import { iptablesRules, nftScript, type Capabilities, type FilterPlan, type LinkPlan, type TcSpec } from './plan.ts';
 import { runQuiet, commandExists, type Shell } from './shell.ts';
 import { PREFIX, type ChaosResource } from './state.ts';
 
@@ -32,6 +32,7 @@ export function detectCapabilities(opts: { dryRun?: boolean } = {}): Capabilitie
     caps.netem = has.tc && existsSync('/sys/module/sch_netem');
     caps.nft = has.nft;
     caps.iptables = has.iptables;
+    caps.ifb = true;
     caps.notes.push('dry-run: capabilities guessed without probing (netem assumed only when sch_netem is loaded)');
     return caps;
   }
@@ -57,6 +58,8 @@ export function detectCapabilities(opts: { dryRun?: boolean } = {}): Capabilitie
       caps.netem = tryQdisc(['netem', 'delay', '1ms']);
       caps.tbf = tryQdisc(['tbf', 'rate', '1mbit', 'burst', '4k', 'latency', '50ms']);
     }
+    caps.ifb = createIfb(probe, `${PREFIX}ifb`) === undefined;
+    if (!caps.ifb) caps.notes.push('no ifb device in this kernel: a named --iface gets its egress shaped only');
     if (!caps.netem) caps.notes.push('no netem in this kernel: delay and jitter come from the proxy; duplicate, corrupt, reorder and loss correlation cannot be realised');
     if (has.nft) {
       try {
@@ -78,6 +81,52 @@ export function detectCapabilities(opts: { dryRun?: boolean } = {}): Capabilitie
     runQuiet(['ip', 'netns', 'del', probe], { tolerate: true });
   }
   return caps;
+}
+
+/**
+ * Creates an ifb device (in `netns` when given); returns why not when this kernel cannot. ifb as a module that is
+ * not loaded is loaded with numifbs=0 first: the kernel's autoload would create ifb0 and ifb1 in the host namespace.
+ */
+function createIfb(netns: string | undefined, name: string, run: (argv: string[]) => void = (a) => runQuiet(a)): string | undefined {
+  let loaded = '';
+  try {
+    loaded = readFileSync('/proc/modules', 'utf8');
+  } catch {
+    // no modules at all: ifb is built in or missing
+  }
+  if (!/^ifb /m.test(loaded)) {
+    try {
+      run(['modprobe', 'ifb', 'numifbs=0']);
+    } catch {
+      // built in (nothing to load) or absent: the link add below says which
+    }
+  }
+  try {
+    run(['ip', ...(netns ? ['-n', netns] : []), 'link', 'add', 'name', name, 'type', 'ifb']);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0]!;
+  }
+}
+
+/**
+ * A host interface's ingress, shaped: an ifb device gets the `up` qdisc on its egress, and every packet arriving on
+ * `dev` is redirected to it (ingress qdisc ffff: + a match-all u32 filter with mirred; cls_matchall is often not
+ * built). Returns why it could not be done (no ifb in this kernel), after which nothing of it is left.
+ */
+export function applyIngressQdisc(sh: Shell, dev: string, ifb: string, spec: TcSpec, record: (r: ChaosResource) => void): string | undefined {
+  // Someone else's ingress qdisc is not ours to replace, nor to delete on undo.
+  if (!sh.dryRun && /qdisc ingress ffff:/.test(runQuiet(['tc', 'qdisc', 'show', 'dev', dev, 'ingress'], { tolerate: true })))
+    throw new Error(`${dev} already has an ingress qdisc; pushctl does not replace it (remove it first, or leave ${dev}'s ingress unshaped)`);
+  record({ kind: 'ifb', name: ifb });
+  const why = createIfb(undefined, ifb, (argv) => sh.run(argv));
+  if (why) return why;
+  sh.run(['ip', 'link', 'set', ifb, 'up']);
+  sh.run(['tc', 'qdisc', 'replace', 'dev', ifb, 'root', 'handle', '1:', ...spec.args]);
+  record({ kind: 'qdisc', dev, ingress: true });
+  sh.run(['tc', 'qdisc', 'add', 'dev', dev, 'handle', 'ffff:', 'ingress']);
+  sh.run(['tc', 'filter', 'add', 'dev', dev, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', ifb]);
+  return undefined;
 }
 
 /** Scratch namespaces of probes whose process died before deleting them. */
@@ -150,11 +199,19 @@ export function applyQdiscs(sh: Shell, plan: LinkPlan, down: { dev: string; netn
  * Loss and partition rules on the weak side's device (inside its namespace when there is one).
  * Returns a setter for flapping partitions: it rewrites the rules with the partition on or off.
  */
-export function applyFilters(sh: Shell, f: FilterPlan, dev: string, netns: string | undefined, id: string, record: (r: ChaosResource) => void): (partitioned: boolean) => void {
+export function applyFilters(
+  sh: Shell,
+  f: FilterPlan,
+  dev: string,
+  netns: string | undefined,
+  id: string,
+  record: (r: ChaosResource) => void,
+  opts: { sharedNetns?: boolean } = {},
+): (partitioned: boolean) => void {
   const startCut = f.partition !== undefined && !f.partition.schedule && !f.partition.afterMs;
   if (f.tool === 'nft') {
-    // In the host namespace sessions share one ruleset: each gets its own table (mpchaos_<id>).
-    const table = netns ? PREFIX : `${PREFIX}_${id}`;
+    // In the host namespace (or a role's, which outlives the session) sessions share one ruleset: each gets its own table (mpchaos_<id>).
+    const table = netns && !opts.sharedNetns ? PREFIX : `${PREFIX}_${id}`;
     record({ kind: 'nft-table', family: 'inet', name: table, ...(netns ? { netns } : {}) });
     // `add table` + `delete table` + the table: replaces the whole ruleset of our table atomically.
     const load = (cut: boolean) => sh.run(inNs(netns, ['nft', '-f', '-']), { input: `add table inet ${table}\ndelete table inet ${table}\n${nftScript(table, dev, f, cut)}` });
@@ -212,8 +269,12 @@ export async function revertResource(sh: Shell, r: ChaosResource, liveNetns: Set
       return `deleted nft table ${r.family} ${r.name}${r.netns ? ` in ${r.netns}` : ''}`;
     case 'qdisc':
       if (nsGone) return undefined;
-      sh.run(['tc', ...(r.netns ? ['-n', r.netns] : []), 'qdisc', 'del', 'dev', r.dev, 'root'], { tolerate: true });
-      return `removed qdisc on ${r.dev}${r.netns ? ` in ${r.netns}` : ''}`;
+      sh.run(['tc', ...(r.netns ? ['-n', r.netns] : []), 'qdisc', 'del', 'dev', r.dev, r.ingress ? 'ingress' : 'root'], { tolerate: true });
+      return `removed ${r.ingress ? 'ingress ' : ''}qdisc on ${r.dev}${r.netns ? ` in ${r.netns}` : ''}`;
+    case 'ifb':
+      if (!sh.dryRun && !succeeds(['ip', 'link', 'show', 'dev', r.name])) return undefined;
+      sh.run(['ip', 'link', 'del', r.name], { tolerate: true });
+      return `deleted ifb ${r.name}`;
     case 'veth':
       sh.run(['ip', 'link', 'del', r.name], { tolerate: true });
       return `deleted veth ${r.name}`;
@@ -261,8 +322,10 @@ export function stillPresent(r: ChaosResource, liveNetns: Set<string>): boolean 
     case 'netns':
       return liveNetns.has(r.name);
     case 'veth':
+    case 'ifb':
       return succeeds(['ip', 'link', 'show', 'dev', r.name]);
     case 'qdisc':
+      if (r.ingress) return /qdisc ingress ffff:/.test(runQuiet(['tc', 'qdisc', 'show', 'dev', r.dev, 'ingress'], { tolerate: true }));
       return /qdisc \S+ 1: root/.test(runQuiet(['tc', ...(r.netns ? ['-n', r.netns] : []), 'qdisc', 'show', 'dev', r.dev], { tolerate: true }));
     case 'nft-table':
       return succeeds(inNs(r.netns, ['nft', 'list', 'table', r.family, r.name]));

@@ -16,6 +16,8 @@ export interface Capabilities {
   tbf: boolean;
   nft: boolean;
   iptables: boolean;
+  /** An ifb device can be created (ingress shaping of a named --iface); unknown when absent. */
+  ifb?: boolean;
   /** How each was found out (probe in a scratch namespace, or a guess in dry-run). */
   notes: string[];
 }

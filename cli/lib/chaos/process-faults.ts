@@ -1,7 +1,7 @@
 // Process faults on roles `pushctl up` started: kill -9, pause (SIGSTOP),
 // resume (SIGCONT), restart (kill, then start the same command line again and
 // record the new pid in the cluster state so `pushctl down` still stops it).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { openSync, readFileSync, readlinkSync, closeSync } from 'node:fs';
 import { isAlive, processStartTime } from '../processes.ts';
 import { readState, writeState, type RecordedProcess } from '../state-file.ts';
@@ -51,7 +51,10 @@ export async function processFault(dataDir: string, fault: ProcessFault, name: s
   }
   // restart: the exact command line, working directory and environment the process had.
   if (!alive) throw new Error(`${name} (pid ${p.pid}) is not running; its command line is only readable while it runs`);
-  const argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  let argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  // A role of `up --isolate` runs in its own network namespace: the new one starts there too.
+  const netns = spawnSync('ip', ['netns', 'identify', String(p.pid)], { encoding: 'utf8' }).stdout?.trim();
+  if (netns) argv = ['ip', 'netns', 'exec', netns, ...argv];
   const cwd = readlinkSync(`/proc/${p.pid}/cwd`);
   const env = Object.fromEntries(
     readFileSync(`/proc/${p.pid}/environ`, 'utf8')

@@ -6,13 +6,25 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { processStartTime, isAlive } from '../processes.ts';
-import { readState as readClusterState } from '../state-file.ts';
-import { applyFilters, applyQdiscs, createLink, detectCapabilities, pickSubnet, revertVerified, staleProbeNamespaces, type VethLink } from './kernel.ts';
+import { liveProcesses, readState as readClusterState } from '../state-file.ts';
+import { applyFilters, applyIngressQdisc, applyQdiscs, createLink, detectCapabilities, pickSubnet, revertVerified, staleProbeNamespaces, type VethLink } from './kernel.ts';
 import { planLink, type BackendChoice, type Capabilities, type LinkPlan } from './plan.ts';
 import type { Profile } from './profile.ts';
 import { ChaosProxy, flap } from './proxy.ts';
 import { Shell, runQuiet } from './shell.ts';
-import { addSession, readChaosState, removeSession, updateSession, withStateLock, writeChaosState, PREFIX, type ChaosResource, type ChaosSession } from './state.ts';
+import {
+  addSession,
+  readChaosState,
+  removeSession,
+  updateSession,
+  withStateLock,
+  writeChaosState,
+  PREFIX,
+  type ChaosResource,
+  type ChaosSession,
+  type IsolatedRole,
+  type Isolation,
+} from './state.ts';
 
 export interface ApplyOptions {
   dataDir: string;
@@ -32,6 +44,8 @@ export interface ActiveSession {
   session: ChaosSession;
   plan: LinkPlan;
   link?: VethLink;
+  /** Roles of a `pushctl up --isolate` cluster whose own veths carry the profile. */
+  isolated?: IsolatedRole[];
   caps: Capabilities;
   /** Undo everything; safe to call twice. */
   revert(): Promise<string[]>;
@@ -39,12 +53,23 @@ export interface ActiveSession {
 
 const LINK_TARGETS = new Set(['clients', 'exec']);
 
-/** Undo sessions whose holder died (crash, SIGKILL) and probe namespaces left by a killed probe. */
+/** A cluster `pushctl up` recorded in the data dir still runs (a process of it, or its foreground `up`). */
+function clusterAlive(dataDir: string): boolean {
+  const st = readClusterState(dataDir);
+  if (!st) return false;
+  return liveProcesses(st).length > 0 || (!st.detached && isAlive(st.supervisorPid, st.supervisorStartTime));
+}
+
+/**
+ * Undo sessions whose holder died (crash, SIGKILL) and probe namespaces left by a killed probe. The namespaces of
+ * `up --isolate` live as long as their cluster (a detached `up` has exited long ago): stale once nothing of it runs.
+ */
 export async function recoverStale(dataDir: string, print: (l: string) => void): Promise<number> {
   const state = readChaosState(dataDir);
   let n = 0;
   for (const s of state.sessions) {
     if (s.ownerPid !== process.pid && isAlive(s.ownerPid, s.ownerStartTime)) continue;
+    if (s.isolation && clusterAlive(dataDir)) continue;
     print(`chaos: session ${s.id} (${s.profile} on ${s.target}) was left behind by pid ${s.ownerPid}; undoing it`);
     if (await undoSession(dataDir, s, new Shell(), print)) n++;
   }
@@ -78,6 +103,70 @@ interface RoleEndpoint {
   id: string;
   host: string;
   port: number;
+}
+
+/**
+ * Asks the holders of the chosen sessions to undo them (SIGTERM), waits up to 15 s, and undoes what is left itself.
+ * Returns how many sessions were chosen, and how many of them could not be undone completely.
+ */
+export async function stopSessions(dataDir: string, pick: (s: ChaosSession) => boolean, print: (l: string) => void): Promise<{ count: number; left: number }> {
+  const chosen = readChaosState(dataDir).sessions.filter(pick);
+  const ids = new Set(chosen.map((s) => s.id));
+  for (const s of chosen) {
+    if (s.ownerPid === process.pid || !isAlive(s.ownerPid, s.ownerStartTime)) continue;
+    print(`asking pid ${s.ownerPid} to undo session ${s.id} (${s.profile} on ${s.target})`);
+    try {
+      process.kill(s.ownerPid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+  }
+  const mine = () => readChaosState(dataDir).sessions.filter((s) => ids.has(s.id));
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && mine().some((s) => s.ownerPid !== process.pid && isAlive(s.ownerPid, s.ownerStartTime))) await new Promise((r) => setTimeout(r, 100));
+  let left = 0;
+  for (const s of mine()) {
+    print(`session ${s.id}: its holder did not finish${isAlive(s.ownerPid, s.ownerStartTime) ? '' : ' (or could not undo everything)'}; undoing it here`);
+    if (!(await undoSession(dataDir, s, new Shell(), print))) left++;
+  }
+  return { count: chosen.length, left };
+}
+
+/** The roles of an isolated cluster a target names (`gateway` = every gateway-N, or one id), if the cluster is isolated. */
+export function isolatedTargets(dataDir: string, target: string): { isolation: Isolation; roles: IsolatedRole[] } | undefined {
+  const isolation = readChaosState(dataDir).sessions.find((s) => s.isolation)?.isolation;
+  if (!isolation || target.startsWith('tcp:')) return undefined;
+  const roles = isolation.roles.filter((r) => r.id === target || (r.id.startsWith(`${target}-`) && /^\d+$/.test(r.id.slice(target.length + 1))));
+  return roles.length > 0 ? { isolation, roles } : undefined;
+}
+
+/** Every host:port an isolated role listens on (from the cluster state), for proxies in front of it. */
+function isolatedEndpoints(dataDir: string, ids: string[]): RoleEndpoint[] {
+  const state = readClusterState(dataDir);
+  if (!state) return [];
+  const out: RoleEndpoint[] = [];
+  for (const id of ids) {
+    const urls = id === 'nats' ? [state.endpoints.nats] : id === 'redis' ? [state.endpoints.redis] : Object.values(state.roles.find((r) => r.id === id)?.urls ?? {});
+    for (const url of urls) {
+      if (!url) continue;
+      const u = new URL(url.includes('://') ? url : `tcp://${url}`);
+      if (!out.some((e) => e.host === u.hostname && e.port === Number(u.port))) out.push({ id, host: u.hostname, port: Number(u.port) });
+    }
+  }
+  return out;
+}
+
+/** Where each cluster port listens when it is not on loopback (an isolated cluster): port → address. */
+function clusterHosts(dataDir: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const state = readClusterState(dataDir);
+  if (!state) return out;
+  for (const r of state.roles)
+    for (const url of Object.values(r.urls)) {
+      const u = new URL(url.includes('://') ? url : `tcp://${url}`);
+      if (!u.hostname.startsWith('127.')) out.set(Number(u.port), u.hostname);
+    }
+  return out;
 }
 
 /** Loopback endpoints of a cluster target, from the cluster state file. */
@@ -129,10 +218,18 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     if (o.iface.startsWith(PREFIX) || o.iface.startsWith('mpc')) throw new Error('--iface names a host interface; pushctl’s own veths are chosen by --target clients');
     if (!caps.root) throw new Error(`--iface ${o.iface}: shaping a host interface needs root`);
   }
+  // A role of an `up --isolate` cluster: its own veth is the link (tc on both ends, nft inside its namespace).
+  const iso = isLink ? undefined : isolatedTargets(o.dataDir, o.target);
+  if (iso && o.iface) throw new Error(`${o.target} runs in its own namespace (pushctl up --isolate): its own veth is shaped, drop --iface ${o.iface}`);
+  if (iso) {
+    if (!caps.root) throw new Error(`target ${o.target} is an isolated role: shaping its link needs root`);
+    const busy = readChaosState(o.dataDir).sessions.find((s) => s.roles?.some((r) => iso.roles.some((x) => x.id === r)));
+    if (busy && !o.dryRun) throw new Error(`${busy.roles!.join(', ')} ${busy.roles!.length > 1 ? 'are' : 'is'} already shaped by session ${busy.id} (${busy.profile}); \`pushctl chaos off\` first`);
+  }
   // A role on a named host interface (e.g. --iface lo): filters scoped to its ports, which reach open connections too.
-  const roleTargets = isLink ? [] : resolveRoleTarget(o.dataDir, o.target);
+  const roleTargets = isLink ? [] : iso ? isolatedEndpoints(o.dataDir, iso.roles.map((r) => r.id)) : resolveRoleTarget(o.dataDir, o.target);
   const portScope = o.iface && !isLink ? roleTargets.map((r) => r.port) : undefined;
-  const plan = planLink({ profile: o.profile, caps, choice: o.backend, link: isLink || o.iface !== undefined, ...(portScope ? { ports: portScope } : {}) });
+  const plan = planLink({ profile: o.profile, caps, choice: o.backend, link: isLink || o.iface !== undefined || iso !== undefined, ...(portScope ? { ports: portScope } : {}) });
   const id = randomBytes(3).toString('hex');
   const sh = new Shell({ dryRun: o.dryRun, print: o.print });
   const session: ChaosSession = {
@@ -143,6 +240,7 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     createdAt: new Date().toISOString(),
     ownerPid: process.pid,
     ...(processStartTime(process.pid) !== undefined ? { ownerStartTime: processStartTime(process.pid)! } : {}),
+    ...(iso ? { roles: iso.roles.map((r) => r.id) } : {}),
     proxies: [],
     report: plan.report,
     resources: [],
@@ -186,10 +284,24 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
       session.peerAddr = link.peerAddr;
       applyQdiscs(sh, plan, { dev: link.hostDev }, { dev: link.peerDev, netns: link.netns }, record);
       if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, link.peerDev, link.netns, id, record);
+    } else if (iso) {
+      // down = towards the role (its bridge port's egress, in the hub), up = from it (its own end's egress).
+      const cuts: Array<(cut: boolean) => void> = [];
+      for (const r of iso.roles) {
+        applyQdiscs(sh, plan, { dev: r.hubDev, netns: iso.isolation.hub }, { dev: r.dev, netns: r.netns }, record);
+        if (plan.filter) cuts.push(applyFilters(sh, plan.filter, r.dev, r.netns, id, record, { sharedNetns: true }));
+      }
+      if (plan.filter) setFilterCut = (cut) => cuts.forEach((c) => c(cut));
     } else if (o.iface) {
-      // A host interface the user named: only its egress can be shaped without an ifb; filters match it by name.
+      // A host interface the user named: egress gets the `down` qdisc; ingress is redirected to an ifb that gets `up`.
       applyQdiscs(sh, plan, { dev: o.iface }, undefined, record);
-      if (plan.tcUp) plan.report.push({ field: 'bandwidth/delay up', value: '', backend: null, note: `only ${o.iface}'s egress is shaped (ingress would need an ifb device)` });
+      if (plan.tcUp) {
+        const ifb = `mpc${id}i`;
+        const why = applyIngressQdisc(sh, o.iface, ifb, plan.tcUp, record);
+        const tc = plan.report.filter((r) => r.backend === 'tc');
+        if (why) plan.report.push({ field: 'bandwidth/delay up', value: '', backend: null, note: `only ${o.iface}'s egress is shaped: ingress needs an ifb device, and ${why}` });
+        else for (const r of tc) r.note = `${(r.note ?? 'tc').replace(/ on each end of the veth/, '')}: down on ${o.iface}'s egress, up on ifb ${ifb} (${o.iface}'s ingress redirected to it)`;
+      }
       if (plan.filter) setFilterCut = applyFilters(sh, plan.filter, o.iface, undefined, id, record);
     }
 
@@ -197,15 +309,17 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     // forwarder inside the namespace so the cluster's own 127.0.0.1 URLs work there. For roles, one in front.
     const faults = plan.proxy ?? {};
     const endpoints: Array<{ listenHost: string; listenPort: number; host: string; port: number }> = [];
-    if (link) for (const port of o.ports) endpoints.push({ listenHost: link.hostAddr, listenPort: port, host: '127.0.0.1', port });
-    else if (!o.iface || plan.proxy || plan.proxyPartition)
+    // An isolated cluster listens on its namespaces' addresses, not on loopback: the proxies connect there.
+    const hosts = link ? clusterHosts(o.dataDir) : new Map<number, string>();
+    if (link) for (const port of o.ports) endpoints.push({ listenHost: link.hostAddr, listenPort: port, host: hosts.get(port) ?? '127.0.0.1', port });
+    else if ((!o.iface && !iso) || plan.proxy || plan.proxyPartition)
       for (const r of roleTargets) endpoints.push({ listenHost: '127.0.0.1', listenPort: 0, host: r.host, port: r.port });
-    if (!link && !o.iface && plan.report.every((r) => r.backend === null))
+    if (!link && !o.iface && !iso && plan.report.every((r) => r.backend === null))
       plan.report.push({
         field: '(target)',
         value: o.target,
         backend: null,
-        note: 'nothing of this profile reaches an internal link through a proxy; --iface lo puts loss and partitions on its port (`pushctl up --isolate` does not exist yet)',
+        note: 'nothing of this profile reaches an internal link through a proxy; --iface lo puts loss and partitions on its port, and a cluster started with `pushctl up --isolate` has a link per role',
       });
     for (const e of endpoints) {
       if (o.dryRun) {
@@ -217,8 +331,15 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
       proxies.push(p);
       session.proxies.push({ listen: `${e.listenHost}:${p.port}`, target: `${e.host}:${e.port}` });
     }
+    // The role's own links are the veth's; a proxy shapes only what is pointed at it.
+    if (iso)
+      for (const r of plan.report)
+        if (r.backend === 'proxy') {
+          const why = (r.note ?? '').replace(/; (the proxy delays TCP through its ports only|TCP through the proxy only)$/, '');
+          r.note = `${why ? `${why}; ` : ''}only connections made to the proxies printed below, not the role's own links`;
+        }
     if (link && o.ports.length > 0) {
-      const fw = await startForwarder(sh, link, o.ports, record);
+      const fw = await startForwarder(sh, link, o.ports, hosts, record);
       if (fw) session.proxies.push(...o.ports.map((port) => ({ listen: `${link.netns}/127.0.0.1:${port}`, target: `${link.hostAddr}:${port}` })));
     }
     if (!o.dryRun) updateSession(o.dataDir, id, (s) => Object.assign(s, { proxies: session.proxies, netns: session.netns, hostAddr: session.hostAddr, peerAddr: session.peerAddr }));
@@ -235,17 +356,26 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
         stops.push(() => clearTimeout(t));
       }
     } else if (plan.proxyPartition) for (const p of proxies) p.setPartition(plan.proxyPartition.mode);
-    return { session, plan, ...(link ? { link } : {}), caps, revert };
+    return { session, plan, ...(link ? { link } : {}), ...(iso ? { isolated: iso.roles } : {}), caps, revert };
   } catch (err) {
     await revert();
     throw err;
   }
 }
 
-/** A plain forwarder inside the namespace: 127.0.0.1:P there → host end:P. */
-async function startForwarder(sh: Shell, link: VethLink, ports: number[], record: (r: ChaosResource) => void): Promise<boolean> {
+/**
+ * A plain forwarder inside the namespace: 127.0.0.1:P there → host end:P. A port of an isolated cluster is also
+ * answered at its role's own address (put on the namespace's lo), so the URLs the router hands out work inside too.
+ */
+async function startForwarder(sh: Shell, link: VethLink, ports: number[], hosts: Map<number, string>, record: (r: ChaosResource) => void): Promise<boolean> {
   const script = join(import.meta.dirname, 'forwarder-main.ts');
-  const config = JSON.stringify({ listen: ports.map((p) => ({ host: '127.0.0.1', port: p, targetHost: link.hostAddr, targetPort: p })) });
+  for (const addr of new Set(ports.flatMap((p) => (hosts.has(p) ? [hosts.get(p)!] : []))))
+    sh.run(['ip', '-n', link.netns, 'addr', 'add', `${addr}/32`, 'dev', 'lo']);
+  const listen = ports.flatMap((p) => [
+    { host: '127.0.0.1', port: p, targetHost: link.hostAddr, targetPort: p },
+    ...(hosts.has(p) ? [{ host: hosts.get(p)!, port: p, targetHost: link.hostAddr, targetPort: p }] : []),
+  ]);
+  const config = JSON.stringify({ listen });
   const argv = ['ip', 'netns', 'exec', link.netns, process.execPath, script, '--config', config];
   if (sh.dryRun) {
     sh.run(argv);

@@ -12,7 +12,10 @@ export const PREFIX = 'mpchaos';
 export type ChaosResource =
   | { kind: 'netns'; name: string }
   | { kind: 'veth'; name: string; netns?: string }
-  | { kind: 'qdisc'; dev: string; netns?: string }
+  /** An ifb device carrying a host interface's ingress (deleting it takes its qdisc along). */
+  | { kind: 'ifb'; name: string }
+  /** `ingress`: the interface's ingress qdisc (handle ffff:) and the redirect filter on it; else its root qdisc (handle 1:). */
+  | { kind: 'qdisc'; dev: string; netns?: string; ingress?: true }
   | { kind: 'nft-table'; family: 'inet'; name: string; netns?: string }
   /** A table iptables-nft created for our rules in the host namespace: removed again only if no rule is in it. */
   | { kind: 'iptables-nft-table'; name: string }
@@ -33,10 +36,36 @@ export interface ChaosSession {
   /** Host-side and weak-side addresses of the veth pair. */
   hostAddr?: string;
   peerAddr?: string;
+  /** Roles of a `pushctl up --isolate` cluster whose links this session shapes (one session per role at a time). */
+  roles?: string[];
+  /** Set on the session `pushctl up --isolate` records its namespaces in: it lives as long as the cluster, not its owner. */
+  isolation?: Isolation;
   /** Listening proxies: what to connect to instead of what. */
   proxies: Array<{ listen: string; target: string }>;
   report: FieldReport[];
   resources: ChaosResource[];
+}
+
+/** One role of an isolated cluster: its namespace, its address, and both ends of its veth. */
+export interface IsolatedRole {
+  id: string;
+  netns: string;
+  addr: string;
+  /** The end in the hub namespace, a port of its bridge: its egress carries what goes to the role. */
+  hubDev: string;
+  /** The end inside the role's namespace: its egress carries what the role sends. */
+  dev: string;
+}
+
+/** `pushctl up --isolate`: a hub namespace holding a bridge, the host joined to it by a veth, each role by its own. */
+export interface Isolation {
+  hub: string;
+  bridge: string;
+  /** The host's end (in the host namespace) and its address on the cluster's /24. */
+  hostDev: string;
+  hostAddr: string;
+  cidr: string;
+  roles: IsolatedRole[];
 }
 
 export interface ChaosState {

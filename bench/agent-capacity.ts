@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     const lines = Array.from({ length: connections }, (_, i) => JSON.stringify({ t: 0, s: `c${i}`, ev: 'connect', format, streams: [`sym${i}usdt@trade`] }));
     const scenario: Scenario = {
       name: 'agent-capacity', description: 'one agent against a blaster', file: '-', sessions: parseCapture(lines.join('\n')), amplify: 1, jitterMs: 0, speed: 1,
-      durationMs: seconds * 1000, connect: `ws://127.0.0.1:${port}`, thresholds: [], http: [],
+      durationMs: seconds * 1000, connect: `ws://127.0.0.1:${port}`, thresholds: [], http: [], faults: [],
     };
     const o = await runBench({ scenario, router: 'http://unused', nats: nats.url, agents: 1, remote: false, thresholds: [] });
     const sent = await new Promise<number>((r) => {

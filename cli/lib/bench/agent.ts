@@ -1,6 +1,6 @@
 // A load agent: waits on NATS for a plan, estimates its clock offset to the
 // controller, waits at the start barrier, replays its share of the sessions
-// with real WebSocket clients, and ships a snapshot (counters + encoded
+// with real clients (WebSocket, TCP, gRPC, gRPC-web), and ships a snapshot (counters + encoded
 // interval histograms + its own CPU and event-loop delay) every snapshotMs,
 // then its totals. Serves one run at a time, as many runs as it is sent.
 import { hostname } from 'node:os';
@@ -16,7 +16,7 @@ import {
   DISCOVER, planSubject, runSubject, encodeJson, decodeJson, addCounters, zeroCounters,
   type AgentHello, type AgentHealth, type AgentResult, type AgentSnapshot, type ClockEstimate,
 } from './wire.ts';
-import type { SessionOp } from './scenario.ts';
+import { parseConnect, type ClientProtocol, type SessionOp } from './scenario.ts';
 
 export interface AgentHandle {
   name: string;
@@ -171,7 +171,7 @@ function runPlan(nc: NatsConnection, name: string, plan: AgentPlan, log: (l: str
       const env = {
         meter,
         clockUs: nowUs,
-        gateways: plan.connect === 'router' ? routerLookup(plan.router) : async () => [plan.connect],
+        gateways: plan.connect === 'router' ? routerLookup(plan.router) : fixedTarget(plan.connect),
         openDelta: (d: number) => (open += d),
         stopped: () => aborted || ended,
       };
@@ -265,11 +265,21 @@ async function sleepUntil(localUs: number, cancelled: () => boolean): Promise<vo
 }
 
 /** Asks the router for the least-loaded gateways on every connect, as a real client does. */
-function routerLookup(router: string): (protocol: 'ws' | 'tcp') => Promise<string[]> {
+function routerLookup(router: string): (protocol: ClientProtocol) => Promise<string[]> {
   return async (protocol) => {
     const res = await fetch(`${router}/v1/gateways?protocol=${protocol}&limit=3`, { signal: AbortSignal.timeout(3_000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const body = (await res.json()) as { gateways?: Array<{ url: string }> };
     return (body.gateways ?? []).map((g) => g.url);
+  };
+}
+
+/** A scenario's fixed `connect:` addresses, one per protocol (checked when the scenario was loaded). */
+function fixedTarget(connect: string): (protocol: ClientProtocol) => Promise<string[]> {
+  const targets = parseConnect(connect);
+  return async (protocol) => {
+    const url = targets[protocol];
+    if (!url) throw new Error(`connect "${connect}" has no ${protocol} address`);
+    return [url];
   };
 }

@@ -2,7 +2,7 @@
 // (amplify), each copy shifted by a jittered offset, timings divided by the
 // speed factor, cut at the run's duration. Deterministic from the seed, so a
 // controller and its agents agree without shipping every copy over NATS.
-import type { CapturedSession, SessionOp, WireFormat } from './scenario.ts';
+import { WIRE_FORMATS, type CapturedSession, type SessionOp, type WireFormat } from './scenario.ts';
 
 export interface AgentPlan {
   runId: string;
@@ -49,7 +49,7 @@ export function rng(seed: number): () => number {
 }
 
 function pickFormat(weights: Partial<Record<WireFormat, number>>, r: number): WireFormat {
-  const all = (['json', 'protobuf', 'tcp'] as const).map((f) => [f, Math.max(0, weights[f] ?? 0)] as const);
+  const all = WIRE_FORMATS.map((f) => [f, Math.max(0, weights[f] ?? 0)] as const);
   const total = all.reduce((s, [, w]) => s + w, 0);
   if (total <= 0) return 'json';
   let x = r * total;

@@ -4,9 +4,21 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve, basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseFaults, type FaultSpec } from '../chaos/schedule.ts';
 
-/** json / protobuf: WebSocket frames; tcp: protobuf frames over the gateway's raw TCP API. */
-export type WireFormat = 'json' | 'protobuf' | 'tcp';
+/**
+ * How a replayed session talks to the gateway. json / protobuf: WebSocket
+ * frames; tcp: protobuf frames over the gateway's raw TCP API; grpc:
+ * PushService.Stream; grpc-web: PushService.Subscribe + Update on the HTTP port.
+ */
+export const WIRE_FORMATS = ['json', 'protobuf', 'tcp', 'grpc', 'grpc-web'] as const;
+export type WireFormat = (typeof WIRE_FORMATS)[number];
+
+/** What the router calls each format's protocol (`GET /v1/gateways?protocol=`). */
+export type ClientProtocol = 'ws' | 'tcp' | 'grpc' | 'grpc-web';
+export const protocolOf = (f: WireFormat): ClientProtocol => (f === 'json' || f === 'protobuf' ? 'ws' : f);
+
+const isWireFormat = (v: unknown): v is WireFormat => (WIRE_FORMATS as readonly unknown[]).includes(v);
 
 export type SessionOp =
   | { t: number; ev: 'connect'; format?: WireFormat; streams: string[]; protocol?: string }
@@ -44,12 +56,14 @@ export interface Scenario {
   jitterMs: number;
   speed: number;
   durationMs: number;
-  /** "router": every connect asks the router for a gateway; else a ws:// base URL. */
+  /** "router": every connect asks the router for a gateway; else fixed addresses (parseConnect). */
   connect: string;
   /** When set, each amplified copy draws its format from these weights. */
   formats?: Partial<Record<WireFormat, number>>;
   thresholds: string[];
   http: HttpPhase[];
+  /** Fault schedule (`faults:`): process faults and network profiles at given times. */
+  faults: FaultSpec[];
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
@@ -85,9 +99,10 @@ export function parseCapture(text: string, file = 'capture'): CapturedSession[] 
     const streams = Array.isArray(o.streams) ? o.streams.map(String) : [];
     let s = byId.get(id);
     if (o.ev === 'connect') {
-      const format: WireFormat = o.format === 'protobuf' || o.format === 'tcp' ? o.format : 'json';
+      if (o.format !== undefined && !isWireFormat(o.format)) throw new Error(`${where}: unknown format "${String(o.format)}" (${WIRE_FORMATS.join(', ')})`);
+      // `protocol`: what a recorded session used; `pushctl record` writes gRPC sessions as protobuf + protocol grpc.
+      const format: WireFormat = o.protocol === 'grpc' || o.protocol === 'grpc-web' ? o.protocol : isWireFormat(o.format) ? o.format : 'json';
       if (!s) byId.set(id, (s = { id, format, ops: [] }));
-      // `protocol`: what the session used when recorded (tcp, grpc…); replay is over WebSocket in `format`.
       s.ops.push({ t: o.t, ev: 'connect', format, streams, ...(typeof o.protocol === 'string' ? { protocol: o.protocol } : {}) });
       return;
     }
@@ -155,7 +170,18 @@ export function loadScenario(path: string): Scenario {
     };
   });
   const formats = raw.formats as Record<string, unknown> | undefined;
-  if (formats) for (const k of Object.keys(formats)) if (k !== 'json' && k !== 'protobuf' && k !== 'tcp') throw new Error(`${file}: formats has "${k}" (json, protobuf, tcp)`);
+  if (formats) for (const k of Object.keys(formats)) if (!isWireFormat(k)) throw new Error(`${file}: formats has "${k}" (${WIRE_FORMATS.join(', ')})`);
+  const connect = String(raw.connect ?? 'router');
+  if (connect !== 'router') {
+    let targets: Partial<Record<ClientProtocol, string>>;
+    try {
+      targets = parseConnect(connect);
+    } catch (err) {
+      throw new Error(`${file}: ${(err as Error).message}`);
+    }
+    const used = new Set(formats ? Object.keys(formats).filter((k) => Number(formats[k]) > 0) as WireFormat[] : sessions.map((s) => s.format));
+    for (const f of used) if (!targets[protocolOf(f)]) throw new Error(`${file}: connect has no ${protocolOf(f)} address for the ${f} sessions (${CONNECT_HELP})`);
+  }
   return {
     name: String(raw.name ?? basename(file).replace(/\.(ya?ml|json)$/, '')),
     description: String(raw.description ?? ''),
@@ -166,11 +192,50 @@ export function loadScenario(path: string): Scenario {
     jitterMs: parseDuration(raw.jitter ?? 0, 'jitter'),
     speed: num(raw.speed, 1, 'speed') || 1,
     durationMs: parseDuration(raw.duration ?? '10s', 'duration'),
-    connect: String(raw.connect ?? 'router'),
+    connect,
     ...(formats ? { formats: formats as Partial<Record<WireFormat, number>> } : {}),
     thresholds: Array.isArray(raw.thresholds) ? raw.thresholds.map(String) : [],
     http,
+    faults: (() => {
+      try {
+        return parseFaults(raw.faults);
+      } catch (err) {
+        throw new Error(`${file}: ${(err as Error).message}`);
+      }
+    })(),
   };
+}
+
+const CONNECT_HELP = 'addresses by scheme, space-separated: ws://host:port (WebSocket and gRPC-web), tcp://host:port, grpc://host:port, http://host:port (gRPC-web)';
+
+/**
+ * A fixed `connect:` target (instead of "router"): one address per protocol,
+ * space-separated, each named by its scheme. WebSocket and gRPC-web share the
+ * gateway's HTTP port, so either of ws:// and http:// gives both.
+ */
+export function parseConnect(connect: string): Partial<Record<ClientProtocol, string>> {
+  const out: Partial<Record<ClientProtocol, string>> = {};
+  for (const a of connect.trim().split(/[\s,]+/).filter(Boolean)) {
+    let u: URL;
+    try {
+      u = new URL(a);
+    } catch {
+      throw new Error(`connect: "${a}" is not a URL (${CONNECT_HELP})`);
+    }
+    if (!u.port && (u.protocol === 'tcp:' || u.protocol === 'grpc:')) throw new Error(`connect: "${a}" needs a port`);
+    const hostPort = u.host;
+    const base = a.replace(/\/$/, '');
+    if (u.protocol === 'ws:' || u.protocol === 'wss:') {
+      out.ws = base;
+      out['grpc-web'] ??= base.replace(/^ws/, 'http');
+    } else if (u.protocol === 'http:' || u.protocol === 'https:') {
+      out['grpc-web'] = base;
+      out.ws ??= base.replace(/^http/, 'ws');
+    } else if (u.protocol === 'tcp:') out.tcp = hostPort;
+    else if (u.protocol === 'grpc:') out.grpc = hostPort;
+    else throw new Error(`connect: "${a}" has an unknown scheme (${CONNECT_HELP})`);
+  }
+  return out;
 }
 
 /** Every distinct symbol the sessions use (`<symbol>@<kind>`). */

@@ -1,19 +1,46 @@
-// One replayed client session: a real `ws` connection that connects (through
-// the router, like a real client), subscribes, unsubscribes, reconnects and
-// closes on the captured schedule. An unplanned close or a refused upgrade is
-// retried with jittered exponential back-off, again through the router.
+// One replayed client session: a real client connection — WebSocket (JSON or
+// protobuf), raw TCP, gRPC or gRPC-web — that connects (through the router,
+// like a real client), subscribes, unsubscribes, reconnects and closes on the
+// captured schedule. An unplanned close or a refused connect is retried with
+// jittered exponential back-off, again through the router.
+import type { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ClientFrameSchema } from '../../../proto/gen/client_pb.js';
 import { TopicTrack, type Meter } from './meter.ts';
-import type { SessionOp, WireFormat } from './scenario.ts';
-import { TcpConn, frameClient } from './tcp-conn.ts';
+import { protocolOf, type ClientProtocol, type SessionOp, type WireFormat } from './scenario.ts';
+import { TcpConn } from './tcp-conn.ts';
+import { GrpcConn } from './grpc-conn.ts';
+import { GrpcWebConn } from './grpc-web-conn.ts';
+
+/**
+ * A non-WebSocket connection (TCP, gRPC, gRPC-web), shaped like the part of a
+ * `ws` socket a session uses. Events: 'open'; 'message' (one ServerFrame);
+ * 'refused' (admission control said no before anything arrived: retried);
+ * 'close' (code, once open); 'error' (before open); 'warning' (text: a
+ * failed request on a live connection, counted as an error).
+ */
+export interface BenchConn extends EventEmitter {
+  readonly readyState: number;
+  request(kind: 'subscribe' | 'unsubscribe', id: number, topics: string[]): void;
+  close(code?: number): void;
+  terminate(): void;
+}
+
+const CONNS: Record<Exclude<ClientProtocol, 'ws'>, new (address: string, initialTopics: string[]) => BenchConn> = {
+  tcp: TcpConn,
+  grpc: GrpcConn,
+  'grpc-web': GrpcWebConn,
+};
 
 export interface SessionEnv {
   meter: Meter;
   clockUs(): number;
-  /** Gateway base URLs for the protocol (ws://… or host:port for tcp), best first: router lookup, or the fixed target. */
-  gateways(protocol: 'ws' | 'tcp'): Promise<string[]>;
+  /**
+   * Gateway addresses for the protocol, best first: router lookup, or the fixed
+   * target. ws://… (ws), host:port (tcp, grpc), http://… (grpc-web).
+   */
+  gateways(protocol: ClientProtocol): Promise<string[]>;
   openDelta(d: number): void;
   stopped(): boolean;
 }
@@ -30,7 +57,7 @@ export class ReplaySession {
   readonly format: WireFormat;
   readonly streams = new Set<string>();
   #env: SessionEnv;
-  #ws: WebSocket | TcpConn | undefined;
+  #ws: WebSocket | BenchConn | undefined;
   #track = new TopicTrack();
   #reqId = 1;
   #closed = true;
@@ -88,7 +115,7 @@ export class ReplaySession {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return; // resubscribed on reconnect
     const id = this.#reqId++;
-    if (ws instanceof TcpConn) ws.send(frameClient(kind, id, topics));
+    if (!(ws instanceof WebSocket)) ws.request(kind, id, topics);
     else if (this.format === 'protobuf') {
       ws.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, { id: BigInt(id), kind: { case: kind, value: { topics } } })));
     } else ws.send(JSON.stringify({ method: kind === 'subscribe' ? 'SUBSCRIBE' : 'UNSUBSCRIBE', params: topics, id }));
@@ -134,13 +161,13 @@ export class ReplaySession {
     const env = this.#env;
     let urls: string[];
     try {
-      urls = await env.gateways(this.format === 'tcp' ? 'tcp' : 'ws');
+      urls = await env.gateways(protocolOf(this.format));
     } catch (err) {
-      return this.#scheduleRetry(attempt, since, `router: ${(err as Error).message}`, reconnect);
+      return this.#scheduleRetry(attempt, since, `gateway lookup: ${(err as Error).message}`, reconnect);
     }
     if (gen !== this.#generation || env.stopped() || !this.#wantOpen) return;
     if (!urls.length) return this.#scheduleRetry(attempt, since, 'router listed no gateway', reconnect);
-    if (this.format === 'tcp') return this.#openTcp(urls[0]!, attempt, since, reconnect, gen);
+    if (this.format !== 'json' && this.format !== 'protobuf') return this.#openConn(new CONNS[this.format](urls[0]!, [...this.streams]), attempt, since, reconnect, gen);
     const ws = new WebSocket(`${urls[0]}${this.#path()}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
     this.#ws = ws;
     const track = new TopicTrack();
@@ -182,7 +209,7 @@ export class ReplaySession {
     });
   }
 
-  /** The connection is up (either protocol): counted once, with its connect time. */
+  /** The connection is up (any protocol): counted once, with its connect time. */
   #connected(since: number, reconnect: boolean): void {
     const env = this.#env;
     this.#closed = false;
@@ -192,7 +219,7 @@ export class ReplaySession {
     env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
   }
 
-  /** An open connection ended (either protocol). */
+  /** An open connection ended (any protocol). */
   #disconnected(code: number): void {
     const env = this.#env;
     this.#ws = undefined;
@@ -204,9 +231,9 @@ export class ReplaySession {
     this.#scheduleRetry(0, env.clockUs(), `closed ${code}`, true);
   }
 
-  #openTcp(hostPort: string, attempt: number, since: number, reconnect: boolean, gen: number): void {
+  /** TCP, gRPC and gRPC-web: one path, the protocol's differences stay in its BenchConn. */
+  #openConn(conn: BenchConn, attempt: number, since: number, reconnect: boolean, gen: number): void {
     const env = this.#env;
-    const conn = new TcpConn(hostPort, [...this.streams]);
     this.#ws = conn;
     const track = new TopicTrack();
     track.subscribed(this.streams, env.meter.nowUs());
@@ -223,6 +250,9 @@ export class ReplaySession {
       drop();
       env.meter.counters.rejected++;
       this.#scheduleRetry(attempt, since, 'refused (503)', reconnect);
+    });
+    conn.on('warning', (msg: string) => {
+      if (gen === this.#generation) env.meter.error(`${this.key}: ${msg}`);
     });
     conn.on('error', (err: Error) => {
       if (opened || gen !== this.#generation) return;

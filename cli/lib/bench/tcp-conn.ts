@@ -1,28 +1,19 @@
 // A replayed session's connection over the gateway's protobuf-over-TCP API
 // (4-byte big-endian length before each ClientFrame / ServerFrame), shaped
-// like the subset of a `ws` WebSocket that ReplaySession uses: 'open' once
-// the gateway answered the initial subscribe, 'message' per ServerFrame,
-// 'refused' for an admission refusal (error 503 before anything else),
-// 'close' with the code of the gateway's last error frame. Heartbeats are
-// answered with a Ping, as the protocol requires.
+// like the subset of a `ws` WebSocket that ReplaySession uses (a BenchConn):
+// 'open' once the gateway answered the initial subscribe, 'message' per
+// ServerFrame, 'refused' for an admission refusal (error 503 before anything
+// else), 'close' with the code of the gateway's last error frame. Heartbeats
+// are answered with a Ping, as the protocol requires.
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ClientFrameSchema, ServerFrameSchema } from '../../../proto/gen/client_pb.js';
-
-const HEARTBEAT_TAG = 0x32; // ServerFrame.heartbeat, field 6
-const ERROR_TAG = 0x1a; // ServerFrame.error, field 3
+import { HEARTBEAT_TAG, clientFrame, closeCodeOf, type ClientRequest } from './proto-frames.ts';
 
 export const OPEN = 1;
 
-export function frameClient(kind: 'subscribe' | 'unsubscribe' | 'ping', id: number, topics: string[] = []): Buffer {
-  const body = toBinary(
-    ClientFrameSchema,
-    create(ClientFrameSchema, {
-      id: BigInt(id),
-      kind: kind === 'ping' ? { case: 'ping', value: { clientTimeUs: BigInt(Date.now() * 1000) } } : { case: kind, value: { topics } },
-    }),
-  );
+/** A ClientFrame with its length prefix. */
+export function frameClient(kind: ClientRequest, id: number, topics: string[] = []): Buffer {
+  const body = clientFrame(kind, id, topics);
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);
   out.set(body, 4);
@@ -80,31 +71,25 @@ export class TcpConn extends EventEmitter {
       this.#socket.write(frameClient('ping', 0));
       return;
     }
-    if (frame[0] === ERROR_TAG) {
-      // Close codes (≥1000) and admission refusals travel as a last error frame.
-      try {
-        const f = fromBinary(ServerFrameSchema, frame);
-        if (f.kind.case === 'error' && (f.kind.value.code >= 1000 || f.kind.value.code === 503)) {
-          if (this.readyState !== OPEN && f.kind.value.code === 503) {
-            this.#gotFrame = true;
-            this.emit('refused', 503);
-            this.#socket.destroy();
-            return;
-          }
-          this.#closeCode = f.kind.value.code;
-          return;
-        }
-      } catch {
-        // passed on as a frame
+    // Close codes (≥1000) and admission refusals travel as a last error frame.
+    const code = closeCodeOf(frame);
+    if (code !== undefined) {
+      if (this.readyState !== OPEN && code === 503) {
+        this.#gotFrame = true;
+        this.emit('refused', 503);
+        this.#socket.destroy();
+        return;
       }
+      this.#closeCode = code;
+      return;
     }
     this.#gotFrame = true;
     this.#open();
     this.emit('message', frame, true);
   }
 
-  send(data: Uint8Array): void {
-    this.#socket.write(data);
+  request(kind: 'subscribe' | 'unsubscribe', id: number, topics: string[]): void {
+    this.#socket.write(frameClient(kind, id, topics));
   }
 
   close(): void {

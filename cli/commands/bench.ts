@@ -12,6 +12,9 @@ import { runBench, type DashboardState } from '../lib/bench/controller.ts';
 import { BenchDashboard, progressLine } from '../lib/bench/dashboard.ts';
 import { writeBenchReport } from '../lib/bench/report-files.ts';
 import { latencySummary } from '../lib/bench/figures.ts';
+import { parseFaults, describeFault } from '../lib/chaos/schedule.ts';
+import { BACKEND_CHOICES } from '../lib/chaos/plan.ts';
+import { PHASES } from '../lib/bench/thresholds.ts';
 
 export default class Bench extends Command {
   static override description = `Replay a scenario's recorded client sessions against a cluster, amplified ×K across load agents,
@@ -23,12 +26,18 @@ The target router comes from --target, else the cluster recorded in the data dir
 Agents are coordinated over NATS: --nats, else the recorded cluster's NATS.
 Writes <out>/<time>-<scenario>/{summary.json,latency.hlog,report.html}; exits 1 naming any failed threshold.
 
+Faults (docs/chaos.md): the scenario's \`faults:\` list and --chaos PROFILE run from the start barrier on; the report
+splits every figure into before / during / after. A profile on the clients runs the local agents in a network namespace
+whose link to the cluster is shaped while the fault lasts (root). Faults need the \`pushctl up\` cluster's --data-dir.
+
 Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
 
   static override examples = [
     '<%= config.bin %> bench hot-symbol',
     '<%= config.bin %> bench zipf-symbols --agents 2 --amplify 20 --duration 30s --threshold "p99<50ms" --threshold "gaps==0"',
     '<%= config.bin %> bench scenarios/churn.yaml --target http://10.0.0.5:7100 --nats nats://10.0.0.5:4222 --remote',
+    '<%= config.bin %> bench hot-symbol --duration 30s --chaos rtt-100ms --chaos-at 10s --chaos-for 10s --threshold "after.p99<50ms"',
+    '<%= config.bin %> bench gateway-kill',
   ];
 
   static override args = {
@@ -50,6 +59,11 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
     seed: Flags.integer({ description: 'seed of the jittered offsets (reproducible runs)' }),
     'data-dir': Flags.string({ description: DATA_DIR_HELP }),
     json: Flags.boolean({ description: 'print the summary as JSON on stdout at the end', default: false }),
+    chaos: Flags.string({ description: 'a profile (netem/<name>.yaml or a file) applied during the run, added to the scenario\'s faults' }),
+    'chaos-target': Flags.string({ description: 'what --chaos shapes: clients (the local agents\' link) or a role (gateway-2, nats…)', default: 'clients' }),
+    'chaos-at': Flags.string({ description: 'when --chaos starts, after the run\'s start (default: a third of the duration)' }),
+    'chaos-for': Flags.string({ description: 'how long --chaos lasts (default: a third of the duration)' }),
+    'chaos-backend': Flags.string({ description: 'who realises --chaos', options: [...BACKEND_CHOICES], default: 'auto' }),
   };
 
   async run(): Promise<void> {
@@ -64,15 +78,28 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
       if (flags.speed) scenario.speed = Number(flags.speed) > 0 ? Number(flags.speed) : (() => { throw new Error(`--speed ${flags.speed}: a positive number`); })();
       if (flags.duration) scenario.durationMs = parseDuration(flags.duration, '--duration');
       if (flags.jitter) scenario.jitterMs = parseDuration(flags.jitter, '--jitter');
+      if (flags.chaos) {
+        const third = `${Math.round(scenario.durationMs / 3)}ms`;
+        const [spec] = parseFaults([
+          { at: flags['chaos-at'] ?? third, profile: flags.chaos, target: flags['chaos-target'], for: flags['chaos-for'] ?? third, backend: flags['chaos-backend'] },
+        ]);
+        scenario.faults = [...(scenario.faults ?? []), spec!];
+      } else if (flags['chaos-at'] || flags['chaos-for']) throw new Error('--chaos-at / --chaos-for need --chaos PROFILE');
+      for (const f of scenario.faults ?? [])
+        if (f.atMs >= scenario.durationMs) throw new Error(`fault "${describeFault(f)}" at ${f.atMs / 1000} s is not within the run (${scenario.durationMs / 1000} s)`);
       thresholds = [...scenario.thresholds, ...(flags.threshold ?? [])].map(parseThreshold);
+      const perPhase = thresholds.find((t) => PHASES.some((p) => t.metric.startsWith(`${p}.`)));
+      if (perPhase && !scenario.faults?.length) throw new Error(`threshold "${perPhase.text}": per-phase metrics need faults (the scenario's faults: or --chaos)`);
     } catch (err) {
       fail(this, (err as Error).message, 2);
     }
 
     let router = flags.target;
     let nats = flags.nats;
+    const dataDir = resolveDataDir(flags['data-dir']);
+    if (scenario.faults?.length && !readState(dataDir))
+      fail(this, `faults need the cluster \`pushctl up\` recorded (its roles and ports): none in ${dataDir}; pass --data-dir`, 2);
     if (!router || !nats) {
-      const dataDir = resolveDataDir(flags['data-dir']);
       const state = readState(dataDir);
       if (!state) fail(this, `no cluster is recorded in ${dataDir}: pass --target ROUTER_URL and --nats URL, or start one with \`pushctl up\``, 2);
       router ??= state.endpoints.routers[0];
@@ -117,7 +144,7 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
       outcome = await runBench({
         scenario, router, nats: nats!, agents: flags.agents ?? (flags.remote ? 0 : 1), remote: flags.remote, thresholds,
         ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
-        onUpdate, signal: abort.signal, log: (l) => process.stderr.write(`pushctl: ${l}\n`),
+        onUpdate, signal: abort.signal, log: (l) => process.stderr.write(`pushctl: ${l}\n`), dataDir,
       });
     } catch (err) {
       ink?.unmount();
@@ -144,6 +171,18 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
         ['reconnects · 503 retries · unplanned closes', `${c.reconnects} · ${c.rejected} · ${c.unplannedCloses}`],
         ...outcome.http.map((x): [string, string] => [`http ${x.name}`, `${x.rps} req/s · p99 ${x.latencyMs.p99} ms · errors ${x.errors} ${JSON.stringify(x.statusCodes)}${x.error ? ` (${x.error})` : ''}`]),
         ...outcome.agents.map((a): [string, string] => [`agent ${a.name}`, `${a.state}${a.partial ? ' (partial: from its snapshots)' : ''} · ${a.counters.msgs} msgs · CPU ${a.healthOverRun?.cpu ?? a.health?.cpu ?? '?'} · loop p99 ${a.healthOverRun?.loopDelayP99Ms ?? a.health?.loopDelayP99Ms ?? '?'} ms${a.clock ? ` · clock ${a.clock.offsetUs}±${a.clock.uncertaintyUs} µs` : ''}${a.why ? ` · ${a.why}` : ''}`]),
+        ...outcome.faults.map((f): [string, string] => [
+          `fault ${f.fault}`,
+          f.startedMs === undefined
+            ? `never started (${f.message})`
+            : `${f.ok ? 'ok' : 'FAILED'} at ${(f.startedMs / 1000).toFixed(1)} s${f.toMs !== undefined ? `, window to ${(f.toMs / 1000).toFixed(1)} s (${f.window})` : ''}: ${f.message}`,
+        ]),
+        ...(outcome.phases?.phases ?? []).map((p): [string, string] => [
+          `${p.name}${p.fromS !== undefined ? ` ${p.fromS}–${p.toS} s` : ''}`,
+          p.intervals === 0
+            ? 'no interval'
+            : `${p.msgsPerSec} msgs/s · p50 ${p.latency.p50Ms} · p99 ${p.latency.p99Ms} · p99.9 ${p.latency.p999Ms} ms · reconnects ${p.reconnects} · unplanned closes ${p.unplannedCloses} · gaps ${p.gaps} · resyncs ${p.resyncs} · errors ${p.errors} · open ${p.openMin}–${p.openMax}`,
+        ]),
         ...outcome.thresholds.map((t): [string, string] => [`threshold ${t.text}`, `${t.pass ? 'pass' : 'FAIL'} (actual ${t.actual})`]),
       ];
       const w = Math.max(...rows.map((r) => r[0].length));

@@ -2,7 +2,10 @@
 // NATS, answers their clock requests, releases the start barrier, merges
 // their snapshots (counters summed, histograms added — never percentiles
 // averaged), runs the HTTP phases, notices agents that die, and collects the
-// final results into one Outcome.
+// final results into one Outcome. With a fault schedule it also runs the
+// faults from the start barrier on (local agents in a shaped namespace when a
+// profile targets the clients) and splits the figures into before / during /
+// after.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { hostname } from 'node:os';
@@ -20,6 +23,10 @@ import { runHttpPhase, type HttpResult } from './http-phase.ts';
 import { totalCopies, type AgentPlan } from './plan.ts';
 import type { Scenario } from './scenario.ts';
 import { evaluate, type Threshold, type ThresholdResult } from './thresholds.ts';
+import { startFaultSchedule, type RunningSchedule } from '../chaos/schedule.ts';
+import { benchClientPorts, clusterHosts, openClientNet, type ClientNet } from '../chaos/client-net.ts';
+import { isolatedTargets, recoverStale } from '../chaos/session.ts';
+import { faultWindows, splitPhases, type FaultWindow, type PhaseFigures, type PhaseName, type Phases } from './phases.ts';
 import {
   DISCOVER, planSubject, runSubject, encodeJson, decodeJson, addCounters, zeroCounters,
   type AgentHello, type AgentHealth, type AgentResult, type AgentSnapshot, type ClockEstimate, type Counters,
@@ -64,6 +71,10 @@ export interface DashboardState {
   http: HttpResult[];
   warnings: string[];
   done: boolean;
+  /** With a fault schedule: each fault (markers), the phase the run is in, and each phase's figures so far. */
+  faults?: FaultWindow[];
+  phase?: PhaseName;
+  phases?: PhaseFigures[];
 }
 
 export interface AgentReport extends AgentView {
@@ -90,7 +101,12 @@ export interface Outcome {
   connect: Histogram;
   counters: Counters;
   connections: { target: number; peakOpen: number; failed: number };
-  intervals: Array<IntervalFigures & { startMs: number; endMs: number; hist: Histogram }>;
+  intervals: Array<IntervalFigures & { startMs: number; endMs: number; hist: Histogram; counters: Counters }>;
+  /** The fault schedule as it ran (times in ms since the start), and the before / during / after split. */
+  faults: FaultWindow[];
+  phases?: Phases;
+  /** Where the local agents ran when a profile targeted the clients. */
+  clientNet?: { netns: string; ports: number[]; passthrough: number[] };
   agents: AgentReport[];
   http: HttpResult[];
   thresholds: ThresholdResult[];
@@ -114,11 +130,16 @@ export interface BenchOptions {
   /** For tests: called once the run started (start barrier released), with the local agent processes. */
   onStarted?: (agents: Array<{ name: string; pid: number }>) => void;
   signal?: AbortSignal;
+  /** The `pushctl up` data dir: where process faults find their roles and client faults the cluster's ports. */
+  dataDir?: string;
 }
 
+const isLoopback = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '[::1]';
 
-function spawnLocalAgent(nats: string, name: string): Promise<AgentTrack> {
-  const proc = spawn(process.execPath, [AGENT_MAIN, '--nats', nats, '--name', name], { stdio: ['pipe', 'pipe', 'pipe'] });
+
+function spawnLocalAgent(nats: string, name: string, wrap: (argv: string[]) => string[] = (a) => a): Promise<AgentTrack> {
+  const argv = wrap([process.execPath, AGENT_MAIN, '--nats', nats, '--name', name]);
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const t = newTrack(name, hostname(), { ...(proc.pid ? { pid: proc.pid } : {}), proc });
   proc.stderr!.on('data', (d: Buffer) => {
     t.stderr.push(d.toString());
@@ -165,7 +186,31 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
   const httpResults: HttpResult[] = [];
   const httpAbort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  const faults = sc.faults ?? [];
+  let net: ClientNet | undefined;
+  let schedule: RunningSchedule | undefined;
   try {
+    if (faults.length && !o.dataDir) throw new Error('a fault schedule needs the data dir of the `pushctl up` cluster (its roles and ports are recorded there)');
+    const dataDir = o.dataDir!;
+    for (const f of faults)
+      if ('profile' in f && f.target !== 'clients' && !isolatedTargets(dataDir, f.target))
+        warnings.push(`${f.profile} on ${f.target}: this cluster's roles share loopback, so only a proxy goes in front of its port, which the bench's clients do not use (a cluster from \`pushctl up --isolate\` gives each role a link to shape)`);
+    if (faults.some((f) => 'profile' in f)) await recoverStale(dataDir, log);
+    if (faults.some((f) => 'profile' in f && f.target === 'clients')) {
+      if (o.remote) throw new Error('a profile on the clients shapes the local agents\' link: not possible with --remote agents (target a role, or run local agents)');
+      const natsUrl = new URL(o.nats);
+      const routerUrl = new URL(o.router);
+      const clusterAddrs = new Set(clusterHosts(dataDir).values());
+      const local = (host: string) => isLoopback(host) || clusterAddrs.has(host);
+      if (!local(natsUrl.hostname) || !local(routerUrl.hostname))
+        throw new Error(`a profile on the clients runs the agents in a namespace that reaches only the recorded cluster (on 127.0.0.1 or its --isolate addresses): NATS (${o.nats}) and the router (${o.router}) must be it`);
+      const ports = benchClientPorts(dataDir);
+      if (!ports.includes(Number(routerUrl.port))) ports.push(Number(routerUrl.port));
+      const passthrough = [Number(natsUrl.port || 4222)];
+      net = await openClientNet({ dataDir, ports: ports.filter((p) => !passthrough.includes(p)), passthrough, print: log });
+      log(`local agents run in ${net.netns}: cluster ports ${net.ports.join(', ')} through its link (host end ${net.hostAddr}); NATS ${passthrough.join(', ')} off the link`);
+    }
+
     // Clock requests first: agents ask as soon as they get their plan.
     nc.subscribe(runSubject(runId, 'clock'), { callback: (_e, m) => void m.respond(encodeJson({ us: nowUs() })) });
 
@@ -189,7 +234,8 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     } else {
       const n = Math.max(1, o.agents);
       log(`starting ${n} local agent${n > 1 ? 's' : ''}`);
-      const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => spawnLocalAgent(o.nats, `local-${runId}-${i + 1}`)));
+      const wrap = net?.wrap;
+      const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => spawnLocalAgent(o.nats, `local-${runId}-${i + 1}`, wrap)));
       for (const s of started) if (s.status === 'fulfilled') agents.push(s.value);
       const bad = started.filter((s) => s.status === 'rejected');
       if (bad.length) {
@@ -263,8 +309,11 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     const startAtUs = nowUs() + 1_000_000;
     const startMs = startAtUs / 1000;
     merge.startMs = startMs;
+    merge.endMs = startMs + sc.durationMs;
     nc.publish(runSubject(runId, 'start'), encodeJson({ startAtUs }));
     await nc.flush();
+    // Fault times count from the start barrier, like the agents' timelines.
+    if (faults.length) schedule = startFaultSchedule(faults, { dataDir: o.dataDir!, origin: startMs, print: log, ...(net ? { clients: net } : {}) });
     const startedAt = new Date(startMs);
     log(`run ${runId}: ${agents.length} agent(s), ${totalCopies(sc)} sessions (${sc.sessions.length} captured ×${sc.amplify}), ${sc.durationMs / 1000} s`);
     await new Promise((r) => setTimeout(r, Math.max(0, startMs - Date.now())));
@@ -281,6 +330,20 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
 
     const target = totalCopies(sc);
     let peakOpen = 0;
+    // Live fault markers, current phase and per-phase figures; on long runs the phase merge is redone every few updates.
+    let livePhases: PhaseFigures[] | undefined;
+    let updates = 0;
+    const faultView = (run: RunningSchedule, done: boolean, nowMs: number): Pick<DashboardState, 'faults' | 'phase' | 'phases'> => {
+      const all = merge.intervals();
+      // The newest interval may still be missing some agents' snapshots.
+      const settled = done ? all : all.slice(0, -1);
+      const windows = faultWindows(run.events, settled, nowMs);
+      const started = run.events.some((e) => e.ok && e.startedMs !== undefined);
+      const open = windows.some((w) => w.window === 'not recovered' || (w.window === 'recorded' && w.endedMs === undefined));
+      const phase: PhaseName = !started ? 'before' : open && !done ? 'during' : 'after';
+      if (done || updates++ % Math.max(1, Math.ceil(settled.length / 300)) === 0) livePhases = splitPhases(windows, settled)?.phases;
+      return { faults: windows, phase, ...(livePhases ? { phases: livePhases } : {}) };
+    };
     const view = (done: boolean): DashboardState => {
       for (const a of agents) {
         if (a.state === 'running' && a.lastSnapAt && Date.now() - a.lastSnapAt > Math.max(3_000, 3 * snapshotMs)) {
@@ -291,14 +354,18 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       }
       const v = merge.view({ scenario: sc.name, target: o.router, durationS: sc.durationMs / 1000, sessions: target, http: [...httpResults], warnings, done });
       peakOpen = Math.max(peakOpen, v.connections.open);
+      if (schedule) Object.assign(v, faultView(schedule, done, Math.min(Date.now(), startMs + sc.durationMs) - startMs));
       return v;
     };
     timer = setInterval(() => o.onUpdate?.(view(false)), 1_000);
 
     // Run, then wait for the results (bounded) and the HTTP phases.
-    const abortWait = new Promise<void>((r) => o.signal?.addEventListener('abort', () => r(), { once: true }));
+    // Aborted already (Ctrl-C while the agents or the client link were being set up): end at once.
+    const abortWait = o.signal?.aborted ? Promise.resolve() : new Promise<void>((r) => o.signal?.addEventListener('abort', () => r(), { once: true }));
     await Promise.race([bounded(sc.durationMs), abortWait]);
     if (o.signal?.aborted) nc.publish(runSubject(runId, 'stop'), encodeJson({}));
+    // Faults end with the run: profiles undone, paused roles resumed (a kill stays a kill).
+    await schedule?.stop();
     await Promise.race([resultsDone, bounded(10_000 + 2 * snapshotMs)]);
     httpAbort.abort();
     await Promise.race([httpDone, bounded(5_000)]);
@@ -347,25 +414,32 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       return r;
     });
     const endedAt = new Date();
-    const intervals = [...merge.buckets.entries()].sort((x, y) => x[0] - y[0]).map(([k, b]) => ({
-      tS: (k * snapshotMs) / 1000,
-      startMs: startMs + (k - 1) * snapshotMs,
-      endMs: startMs + k * snapshotMs,
-      msgsPerSec: Math.round((b.msgs * 1000) / snapshotMs),
-      open: [...b.open.values()].reduce((s, v) => s + v, 0),
-      latency: latencySummary(b.hist),
-      errors: b.errors,
-      gaps: b.gaps,
-      hist: b.hist,
+    const runIntervals = merge.intervals();
+    const intervals = runIntervals.map((i) => ({
+      tS: (i.k * snapshotMs) / 1000,
+      startMs: startMs + i.fromMs,
+      endMs: startMs + i.toMs,
+      msgsPerSec: Math.round((i.counters.msgs * 1000) / snapshotMs),
+      open: i.open,
+      latency: latencySummary(i.hist),
+      errors: i.counters.errors,
+      gaps: i.counters.gaps,
+      hist: i.hist,
+      counters: i.counters,
     }));
     const durationMs = Math.max(1, Math.min(endedAt.getTime(), startMs + sc.durationMs) - startMs);
+    const windows = schedule ? faultWindows(schedule.events, runIntervals, durationMs) : [];
+    const phases = splitPhases(windows, runIntervals);
+    for (const w of windows) if (w.startedMs !== undefined && !w.ok) warnings.push(`fault ${w.fault} at ${(w.startedMs / 1000).toFixed(1)} s failed: ${w.message}`);
+    for (const w of windows) if (w.window === 'not recovered') warnings.push(`after ${w.fault} at ${(w.fromMs! / 1000).toFixed(1)} s the clients did not settle before the run ended (unplanned closes, reconnects or fewer open connections in every interval since)`);
     const lat = latencySummary(latency);
     const con = latencySummary(connect);
     const httpReq = httpResults.reduce((s, h) => s + h.requests, 0);
     const thresholds = evaluate(o.thresholds, {
+      ...phaseFigures(phases),
       p50: lat.p50Ms, p90: lat.p90Ms, p99: lat.p99Ms, 'p99.9': lat.p999Ms, max: lat.maxMs, mean: lat.meanMs,
       connect_p99: con.p99Ms, connect_max: con.maxMs,
-      errors: counters.errors, gaps: counters.gaps, resyncs: counters.resyncs, reconnects: counters.reconnects,
+      errors: counters.errors, gaps: counters.gaps, resyncs: counters.resyncs, reconnects: counters.reconnects, unplanned_closes: counters.unplannedCloses,
       failed_connections: counters.connectFailures, msgs: counters.msgs, rate: (counters.msgs * 1000) / durationMs,
       agents_failed: agents.filter((a) => a.state !== 'done').length,
       http_errors: httpResults.reduce((s, h) => s + h.errors, 0),
@@ -379,10 +453,14 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       // Views sample every second; snapshots carry each agent's open count too.
       connections: { target, peakOpen: Math.max(peakOpen, ...intervals.map((i) => i.open)), failed: counters.connectFailures },
       intervals, agents: reports, http: httpResults, thresholds, warnings: [...new Set([...warnings, ...final.warnings])], snapshots: recorded,
+      faults: windows, ...(phases ? { phases } : {}),
+      ...(net ? { clientNet: { netns: net.netns, ports: net.ports, passthrough: [Number(new URL(o.nats).port || 4222)] } } : {}),
     };
   } finally {
     clearInterval(timer);
     httpAbort.abort();
+    // Undo faults first (also on an error or Ctrl-C), so nothing outlives the run even if stopping agents hangs.
+    await schedule?.stop().catch((err: Error) => log(`undoing the fault schedule: ${err.message}`));
     for (const a of agents) if (a.proc && a.proc.exitCode === null && a.proc.signalCode === null) a.proc.kill('SIGTERM');
     await Promise.all(
       agents.filter((a) => a.proc).map((a) => new Promise<void>((r) => {
@@ -394,6 +472,25 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
         });
       })),
     );
+    // The agents are gone: now their namespace can go.
+    await net?.close().catch((err: Error) => log(`removing the clients' namespace: ${err.message} (\`pushctl chaos off\` retries)`));
     await nc.drain().catch(() => nc.close());
   }
+}
+
+/** Phase figures for thresholds such as `during.p99<200ms` or `after.gaps==0` (NaN when the run had no such phase). */
+function phaseFigures(p: Phases | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ['before', 'during', 'after'] as const) {
+    const f = p?.phases.find((x) => x.name === name);
+    const have = f !== undefined && f.intervals > 0;
+    const v = (n: number) => (have ? n : Number.NaN);
+    Object.assign(out, {
+      [`${name}.p50`]: v(f?.latency.p50Ms ?? 0), [`${name}.p90`]: v(f?.latency.p90Ms ?? 0), [`${name}.p99`]: v(f?.latency.p99Ms ?? 0),
+      [`${name}.p99.9`]: v(f?.latency.p999Ms ?? 0), [`${name}.max`]: v(f?.latency.maxMs ?? 0), [`${name}.rate`]: v(f?.msgsPerSec ?? 0),
+      [`${name}.gaps`]: v(f?.gaps ?? 0), [`${name}.resyncs`]: v(f?.resyncs ?? 0), [`${name}.reconnects`]: v(f?.reconnects ?? 0),
+      [`${name}.errors`]: v(f?.errors ?? 0), [`${name}.failed_connections`]: v(f?.connectFailures ?? 0), [`${name}.unplanned_closes`]: v(f?.unplannedCloses ?? 0),
+    });
+  }
+  return out;
 }

@@ -22,6 +22,7 @@ export function BenchDashboard({ s }: { s: DashboardState }): React.ReactElement
     h(Text, null, `connections  target ${fmt(s.connections.target)}  open ${fmt(s.connections.open)}  failed ${fmt(s.connections.failed)}   msgs/s ${fmt(s.msgsPerSec)}`),
     h(Text, null, `latency ms   p50 ${l.p50Ms}  p90 ${l.p90Ms}  p99 ${l.p99Ms}  p99.9 ${l.p999Ms}  max ${l.maxMs}  (n=${fmt(l.count)})`),
     h(Text, { color: c.gaps || c.errors ? 'yellow' : undefined }, `gaps ${fmt(c.gaps)}  resyncs ${fmt(c.resyncs)}  reconnects ${fmt(c.reconnects)}  rejected ${fmt(c.rejected)}  errors ${fmt(c.errors)}`),
+    ...faultRows(s),
     h(
       Box,
       { flexDirection: 'column', marginTop: 1 },
@@ -46,8 +47,35 @@ export function BenchDashboard({ s }: { s: DashboardState }): React.ReactElement
   );
 }
 
+const PHASE_COLOR = { before: 'green', during: 'red', after: 'cyan' } as const;
+
+/** Fault markers (✓ applied, ✗ failed, · pending, with their windows), the current phase, and each phase's figures. */
+function faultRows(s: DashboardState): React.ReactElement[] {
+  if (!s.faults?.length) return [];
+  const marks = s.faults.map((f) =>
+    f.startedMs === undefined
+      ? `· ${f.fault}`
+      : `${f.ok ? '✓' : '✗'} ${f.fault} @${(f.startedMs / 1000).toFixed(1)}s${f.ok && f.toMs !== undefined ? `→${(f.toMs / 1000).toFixed(1)}s` : ''}${f.ok ? '' : ` (${f.message.slice(0, 60)})`}`,
+  );
+  const rows: React.ReactElement[] = [
+    h(Box, { key: 'faults', marginTop: 1 }, h(Text, { bold: true, color: s.phase ? PHASE_COLOR[s.phase] : undefined }, `phase ${s.phase ?? '?'}`), h(Text, null, `   ${marks.join('   ')}`)),
+  ];
+  if (s.phases?.length) {
+    rows.push(h(Text, { key: 'ph-head', bold: true }, 'phase     time s     msgs/s   p50 ms   p99 ms  p99.9 ms  reconn  closes    gaps  resyncs  errors'));
+    for (const p of s.phases)
+      rows.push(
+        h(
+          Text,
+          { key: `ph-${p.name}`, color: p.name === s.phase ? PHASE_COLOR[p.name] : undefined },
+          `${p.name.padEnd(8)} ${(p.fromS !== undefined ? `${p.fromS}–${p.toS}` : '–').padStart(8)} ${fmt(p.msgsPerSec).padStart(10)} ${String(p.latency.p50Ms).padStart(8)} ${String(p.latency.p99Ms).padStart(8)} ${String(p.latency.p999Ms).padStart(9)} ${fmt(p.reconnects).padStart(7)} ${fmt(p.unplannedCloses).padStart(7)} ${fmt(p.gaps).padStart(7)} ${fmt(p.resyncs).padStart(8)} ${fmt(p.errors).padStart(7)}`,
+        ),
+      );
+  }
+  return rows;
+}
+
 /** One line per update when there is no dashboard. */
 export function progressLine(s: DashboardState): string {
   const l = s.latency;
-  return `${s.elapsedS.toFixed(0).padStart(4)}s  open ${s.connections.open}/${s.connections.target}  ${fmt(s.msgsPerSec)} msgs/s  p50 ${l.p50Ms} p99 ${l.p99Ms} max ${l.maxMs} ms  gaps ${s.counters.gaps}  errors ${s.counters.errors}${s.warnings.length ? `  ! ${s.warnings[s.warnings.length - 1]}` : ''}`;
+  return `${s.elapsedS.toFixed(0).padStart(4)}s${s.phase ? ` [${s.phase}]` : ''}  open ${s.connections.open}/${s.connections.target}  ${fmt(s.msgsPerSec)} msgs/s  p50 ${l.p50Ms} p99 ${l.p99Ms} max ${l.maxMs} ms  gaps ${s.counters.gaps}  errors ${s.counters.errors}${s.faults?.length ? `  reconnects ${s.counters.reconnects}` : ''}${s.warnings.length ? `  ! ${s.warnings[s.warnings.length - 1]}` : ''}`;
 }

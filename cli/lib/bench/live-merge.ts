@@ -9,6 +9,7 @@ import { addEncoded, latencyBars, latencySummary } from './figures.ts';
 import { addCounters, zeroCounters, type AgentHealth, type AgentResult, type AgentSnapshot, type Counters } from './wire.ts';
 import type { AgentStateName, DashboardState } from './controller.ts';
 import type { HttpResult } from './http-phase.ts';
+import type { RunInterval } from './phases.ts';
 
 export interface AgentTrack {
   name: string;
@@ -42,10 +43,9 @@ export function newTrack(name: string, host: string, extra: Partial<AgentTrack> 
 
 export interface Bucket {
   hist: Histogram;
-  msgs: number;
+  /** Every counter's change in this interval, all agents. */
+  counters: Counters;
   open: Map<string, number>;
-  errors: number;
-  gaps: number;
 }
 
 export function saturationWarning(a: Pick<AgentTrack, 'name' | 'health'>): string | undefined {
@@ -61,6 +61,8 @@ export class LiveMerge {
   readonly live = newHistogram();
   /** Run start on the controller's clock, ms since the epoch. */
   startMs = 0;
+  /** Planned run end, same clock: an agent's snapshot from then on is taken after it closed its sessions. */
+  endMs = Number.POSITIVE_INFINITY;
   #byName: Map<string, AgentTrack>;
 
   constructor(agents: AgentTrack[], snapshotMs: number) {
@@ -75,6 +77,8 @@ export class LiveMerge {
     if (!a) return false;
     if (a.state === 'starting') a.state = 'running';
     a.lastSnapAt = receivedAt;
+    // The closing snapshot counts (its deltas are real) but its open count (0: sessions stopped) says nothing of the interval.
+    const openInInterval = s.atMs >= this.endMs - 1 ? a.open : s.open;
     a.open = s.open;
     a.target = s.target;
     a.health = s.health;
@@ -88,13 +92,25 @@ export class LiveMerge {
     addEncoded(this.live, s.latency);
     const k = Math.max(0, Math.round((s.atMs - this.startMs) / this.snapshotMs));
     let b = this.buckets.get(k);
-    if (!b) this.buckets.set(k, (b = { hist: newHistogram(), msgs: 0, open: new Map(), errors: 0, gaps: 0 }));
+    if (!b) this.buckets.set(k, (b = { hist: newHistogram(), counters: zeroCounters(), open: new Map() }));
     addEncoded(b.hist, s.latency);
-    b.msgs += s.delta.msgs;
-    b.errors += s.delta.errors;
-    b.gaps += s.delta.gaps;
-    b.open.set(a.name, s.open);
+    addCounters(b.counters, s.delta);
+    b.open.set(a.name, openInInterval);
     return true;
+  }
+
+  /** The buckets as intervals, in time order: bucket k covers [(k−1)·snapshotMs, k·snapshotMs) of the run. */
+  intervals(): Array<RunInterval & { k: number }> {
+    return [...this.buckets.entries()]
+      .sort((x, y) => x[0] - y[0])
+      .map(([k, b]) => ({
+        k,
+        fromMs: (k - 1) * this.snapshotMs,
+        toMs: k * this.snapshotMs,
+        counters: b.counters,
+        open: [...b.open.values()].reduce((s, v) => s + v, 0),
+        hist: b.hist,
+      }));
   }
 
   view(m: { scenario: string; target: string; durationS: number; sessions: number; http: HttpResult[]; warnings: string[]; done: boolean; nowMs?: number }): DashboardState {

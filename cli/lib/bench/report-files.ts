@@ -2,6 +2,8 @@
 // merged per-interval histograms, HdrHistogram log format 1.3, µs),
 // report.html (self-contained: inline SVG, no scripts, no network) and
 // snapshots.jsonl (every agent snapshot as received: the raw material).
+// A run with faults adds each fault (what, when, ok, its window) and the
+// before / during / after figures to all three.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +51,24 @@ export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unk
     thresholds: o.thresholds.map((t) => ({ threshold: t.text, metric: t.metric, actual: t.actual, limit: `${t.op}${t.value}${t.percent ? '%' : ''}`, pass: t.pass })),
     passed: o.thresholds.every((t) => t.pass),
     agents: o.agents,
-    timeline: o.intervals.map((i) => ({ tS: i.tS, msgsPerSec: i.msgsPerSec, open: i.open, p50Ms: i.latency.p50Ms, p99Ms: i.latency.p99Ms, maxMs: i.latency.maxMs, errors: i.errors, gaps: i.gaps })),
+    ...(o.faults.length
+      ? {
+          faults: o.faults,
+          phases: o.phases
+            ? {
+                duringFromS: o.phases.duringFromMs / 1000,
+                duringToS: o.phases.duringToMs / 1000,
+                how: `each ${o.intervals.length ? (o.intervals[0]!.endMs - o.intervals[0]!.startMs) / 1000 : 1} s interval belongs to the phase its midpoint is in; a phase's histograms are the intervals' added bucket by bucket (exact), its counters their sums`,
+                phases: o.phases.phases,
+              }
+            : null,
+          ...(o.clientNet ? { clientNet: o.clientNet } : {}),
+        }
+      : {}),
+    timeline: o.intervals.map((i) => ({
+      tS: i.tS, msgsPerSec: i.msgsPerSec, open: i.open, p50Ms: i.latency.p50Ms, p99Ms: i.latency.p99Ms, maxMs: i.latency.maxMs, errors: i.errors, gaps: i.gaps,
+      reconnects: i.counters.reconnects, unplannedCloses: i.counters.unplannedCloses, resyncs: i.counters.resyncs,
+    })),
     warnings: o.warnings,
   };
 }
@@ -64,6 +83,8 @@ export function hlogText(o: Outcome): string {
   w.outputStartTime(base);
   w.outputComment(`[BaseTime: ${(base / 1000).toFixed(3)} (seconds since epoch)]`);
   w.baseTime = base;
+  for (const f of o.faults)
+    if (f.startedMs !== undefined) w.outputComment(`[fault: ${f.fault} at ${(f.startedMs / 1000).toFixed(3)} s, ${f.ok ? 'ok' : 'failed'}${f.toMs !== undefined ? `, window to ${(f.toMs / 1000).toFixed(3)} s (${f.window})` : ''}]`);
   w.outputLegend();
   for (const iv of o.intervals) {
     iv.hist.tag = 'NO TAG';
@@ -84,7 +105,7 @@ interface Series {
   points: Array<[number, number]>;
 }
 
-function chart(title: string, series: Series[], o: { xLabel: string; yLabel: string; xTicks?: Array<[number, string]>; logX?: boolean }): string {
+function chart(title: string, series: Series[], o: { xLabel: string; yLabel: string; xTicks?: Array<[number, string]>; logX?: boolean; marks?: Array<{ x0: number; x1?: number; label: string }> }): string {
   const W = 720;
   const H = 260;
   const L = 60;
@@ -103,6 +124,13 @@ function chart(title: string, series: Series[], o: { xLabel: string; yLabel: str
   out.push(`<line x1="${L}" y1="${H - B}" x2="${W - 10}" y2="${H - B}" stroke="#888"/><line x1="${L}" y1="10" x2="${L}" y2="${H - B}" stroke="#888"/>`);
   for (const t of yTicks) out.push(`<text x="${L - 4}" y="${Y(t) + 4}" text-anchor="end">${t >= 100 ? Math.round(t) : t.toFixed(2)}</text><line x1="${L}" x2="${W - 10}" y1="${Y(t)}" y2="${Y(t)}" stroke="#eee"/>`);
   for (const [x, label] of o.xTicks ?? []) out.push(`<text x="${X(x)}" y="${H - B + 14}" text-anchor="middle">${esc(label)}</text>`);
+  // Fault windows: shaded from start to end, a line at the start.
+  for (const m of o.marks ?? []) {
+    const a = Math.max(L, Math.min(W - 10, X(m.x0)));
+    const b = m.x1 !== undefined ? Math.max(a, Math.min(W - 10, X(m.x1))) : a;
+    if (b > a) out.push(`<rect x="${a.toFixed(1)}" y="10" width="${(b - a).toFixed(1)}" height="${H - B - 10}" fill="#c62828" fill-opacity="0.08"/>`);
+    out.push(`<line x1="${a.toFixed(1)}" x2="${a.toFixed(1)}" y1="10" y2="${H - B}" stroke="#c62828" stroke-dasharray="4 3"/><text x="${(a + 3).toFixed(1)}" y="22" fill="#c62828">${esc(m.label)}</text>`);
+  }
   out.push(`<text x="${(W + L) / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel)}</text><text x="12" y="${(H - B) / 2}" transform="rotate(-90 12 ${(H - B) / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`);
   series.forEach((s, i) => {
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.8" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
@@ -123,6 +151,8 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
   const sc = summary.scenario as { name: string; description: string };
   const th = summary.thresholds as Array<{ threshold: string; actual: number; pass: boolean }>;
   const row = (k: string, v: unknown) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`;
+  // Timeline x is the interval's end (tS); fault times are since the start.
+  const marks = o.faults.filter((f) => f.fromMs !== undefined).map((f) => ({ x0: f.fromMs! / 1000, x1: f.toMs! / 1000, label: f.fault }));
   const parts = [
     `<!doctype html><html><head><meta charset="utf-8"><title>pushctl bench · ${esc(sc.name)}</title>`,
     '<style>body{font-family:sans-serif;margin:24px;max-width:900px}table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}.fail{color:#b00}.pass{color:#070}</style></head><body>',
@@ -135,18 +165,37 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
     row('gaps / resyncs / reconnects / errors', `${r.counters.gaps} / ${r.counters.resyncs} / ${r.counters.reconnects} / ${r.counters.errors}`),
     '</table>',
   ];
+  if (o.faults.length) {
+    parts.push('<h2>Faults</h2><table><tr><th>fault</th><th>started (s)</th><th>window (s)</th><th></th><th>what happened</th></tr>',
+      ...o.faults.map((f) => `<tr class="${f.ok ? '' : 'fail'}"><td>${esc(f.fault)}</td><td>${f.startedMs !== undefined ? (f.startedMs / 1000).toFixed(2) : 'never'}</td><td>${f.fromMs !== undefined ? `${(f.fromMs / 1000).toFixed(2)}–${(f.toMs! / 1000).toFixed(2)} (${esc(f.window ?? '')})` : ''}</td><td>${f.ok ? 'ok' : 'failed'}</td><td>${esc(f.message)}</td></tr>`), '</table>');
+    if (o.phases) {
+      const ph = o.phases.phases;
+      const line = (k: string, f: (p: (typeof ph)[number]) => string | number) => `<tr><th>${esc(k)}</th>${ph.map((p) => `<td>${p.intervals ? esc(String(f(p))) : '–'}</td>`).join('')}</tr>`;
+      parts.push('<h2>Before / during / after</h2>', `<p>During: ${(o.phases.duringFromMs / 1000).toFixed(2)}–${(o.phases.duringToMs / 1000).toFixed(2)} s; each 1 s interval counts in the phase its midpoint is in; latency percentiles from the phase's merged histograms.</p>`,
+        `<table><tr><th></th>${ph.map((p) => `<th>${p.name}${p.fromS !== undefined ? ` (${p.fromS}–${p.toS} s)` : ''}</th>`).join('')}</tr>`,
+        line('msgs/s', (p) => p.msgsPerSec), line('latency p50 / p99 / p99.9 / max (ms)', (p) => `${p.latency.p50Ms} / ${p.latency.p99Ms} / ${p.latency.p999Ms} / ${p.latency.maxMs}`),
+        line('reconnects', (p) => p.reconnects), line('unplanned closes', (p) => p.unplannedCloses), line('gaps', (p) => p.gaps), line('resyncs', (p) => p.resyncs),
+        line('errors', (p) => p.errors), line('failed connections', (p) => p.connectFailures), line('open (min–max, at end)', (p) => `${p.openMin}–${p.openMax}, ${p.openEnd}`), '</table>');
+    }
+  }
   if (th.length) parts.push('<h2>Thresholds</h2><table>', ...th.map((t) => `<tr class="${t.pass ? 'pass' : 'fail'}"><th>${esc(t.threshold)}</th><td>${t.pass ? 'pass' : 'FAIL'} (actual ${t.actual})</td></tr>`), '</table>');
   parts.push(
     chart('Latency by percentile (all agents merged)', [{ name: 'end-to-end', color: '#1565c0', points: percentileSeries(o.latency) }], {
       xLabel: 'percentile', yLabel: 'ms', logX: true, xTicks: [[1, '0%'], [10, '90%'], [100, '99%'], [1000, '99.9%'], [10000, '99.99%'], [100000, '99.999%']],
     }),
-    chart('Throughput over time', [{ name: 'msgs/s', color: '#2e7d32', points: o.intervals.map((i) => [i.tS, i.msgsPerSec] as [number, number]) }], { xLabel: 'seconds', yLabel: 'msgs/s' }),
+    chart('Throughput over time', [{ name: 'msgs/s', color: '#2e7d32', points: o.intervals.map((i) => [i.tS, i.msgsPerSec] as [number, number]) }], { xLabel: 'seconds', yLabel: 'msgs/s', marks }),
     chart('Latency over time', [
       { name: 'p50', color: '#1565c0', points: o.intervals.map((i) => [i.tS, i.latency.p50Ms] as [number, number]) },
       { name: 'p99', color: '#ef6c00', points: o.intervals.map((i) => [i.tS, i.latency.p99Ms] as [number, number]) },
       { name: 'max', color: '#c62828', points: o.intervals.map((i) => [i.tS, i.latency.maxMs] as [number, number]) },
-    ], { xLabel: 'seconds', yLabel: 'ms' }),
+    ], { xLabel: 'seconds', yLabel: 'ms', marks }),
   );
+  if (o.faults.length)
+    parts.push(chart('Connections over time', [
+      { name: 'open', color: '#1565c0', points: o.intervals.map((i) => [i.tS, i.open] as [number, number]) },
+      { name: 'reconnects', color: '#ef6c00', points: o.intervals.map((i) => [i.tS, i.counters.reconnects] as [number, number]) },
+      { name: 'gaps', color: '#c62828', points: o.intervals.map((i) => [i.tS, i.counters.gaps] as [number, number]) },
+    ], { xLabel: 'seconds', yLabel: 'count', marks }));
   if (o.http.length) parts.push('<h2>HTTP phases (autocannon)</h2><table><tr><th>name</th><th>url</th><th>req/s</th><th>p50/p99 ms</th><th>errors</th><th>status codes</th></tr>',
     ...o.http.map((h) => `<tr><td>${esc(h.name)}</td><td>${esc(h.url)}</td><td>${h.rps}</td><td>${h.latencyMs.p50}/${h.latencyMs.p99}</td><td>${h.errors}</td><td>${esc(JSON.stringify(h.statusCodes))}${h.error ? ' ' + esc(h.error) : ''}</td></tr>`), '</table>');
   parts.push('<h2>Agents</h2><table><tr><th>agent</th><th>host</th><th>state</th><th>sessions</th><th>msgs</th><th>p99 ms</th><th>CPU (run / max)</th><th>loop p99 ms</th><th>clock offset ± µs</th></tr>',

@@ -30,6 +30,7 @@ export const METRICS: Record<string, string> = {
   gaps: 'messages missing from per-topic sequences',
   resyncs: 'resync notices received',
   reconnects: 'unplanned reconnects',
+  unplanned_closes: 'connections the server side closed or lost (not a captured close)',
   failed_connections: 'sessions that never connected',
   msgs: 'market messages received',
   rate: 'market messages received per second',
@@ -39,13 +40,23 @@ export const METRICS: Record<string, string> = {
   http_rps: 'HTTP requests per second',
 };
 
-const RE = /^\s*([a-z_][a-z0-9_]*(?:\.\d+)?)\s*(<=|>=|==|<|>)\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|%)?\s*$/i;
+/** Metrics that also exist per phase of a run with faults: `before.p99`, `during.gaps`, `after.reconnects`. */
+export const PHASE_METRICS = ['p50', 'p90', 'p99', 'p99.9', 'max', 'rate', 'gaps', 'resyncs', 'reconnects', 'errors', 'failed_connections', 'unplanned_closes'];
+export const PHASES = ['before', 'during', 'after'];
+
+const RE = /^\s*((?:[a-z]+\.)?[a-z_][a-z0-9_]*(?:\.\d+)?)\s*(<=|>=|==|<|>)\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|%)?\s*$/i;
 
 export function parseThreshold(text: string): Threshold {
   const m = RE.exec(text);
-  if (!m) throw new Error(`threshold "${text}": expected <metric><op><value>[unit], e.g. p99<50ms, errors<1%, gaps==0`);
-  const metric = m[1]!.toLowerCase().replace(/^p999$/, 'p99.9');
-  if (!(metric in METRICS)) throw new Error(`threshold "${text}": unknown metric "${metric}" (${Object.keys(METRICS).join(', ')})`);
+  if (!m) throw new Error(`threshold "${text}": expected <metric><op><value>[unit], e.g. p99<50ms, errors<1%, gaps==0, during.p99<500ms`);
+  const full = m[1]!.toLowerCase();
+  const dot = full.indexOf('.');
+  const phase = dot > 0 && PHASES.includes(full.slice(0, dot)) ? full.slice(0, dot) : undefined;
+  const base = (phase ? full.slice(dot + 1) : full).replace(/^p999$/, 'p99.9');
+  const metric = phase ? `${phase}.${base}` : base;
+  if (phase && !PHASE_METRICS.includes(base))
+    throw new Error(`threshold "${text}": no per-phase metric "${base}" (${phase}.${PHASE_METRICS.join(`, ${phase}.`)})`);
+  if (!phase && !(metric in METRICS)) throw new Error(`threshold "${text}": unknown metric "${metric}" (${Object.keys(METRICS).join(', ')}; per phase of a run with faults: before.|during.|after. + ${PHASE_METRICS.join(', ')})`);
   const unit = m[4]?.toLowerCase();
   let value = Number(m[3]);
   if (unit === 'us' || unit === 'µs') value /= 1000;
@@ -62,6 +73,7 @@ export interface ThresholdFigures {
   http_requests: number;
 }
 
+/** A metric the figures do not have (a phase the run did not have) is NaN, and fails whatever the rule. */
 export function evaluate(ts: Threshold[], f: ThresholdFigures): ThresholdResult[] {
   return ts.map((t) => {
     let actual = f[t.metric] ?? 0;

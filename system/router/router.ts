@@ -3,6 +3,9 @@
 // topic. The router keeps no state of its own: the registry lives in a
 // JetStream KV bucket shared by every router (or in memory in embedded mode),
 // so any router answers the same and one dying costs nothing but a retry.
+// Its one piece of soft state besides: which overdue gateways did not answer
+// a probe (gateway-probe.ts), so a killed gateway stops being handed out
+// about 1.5 heartbeat intervals after its last beat, not at its expiry.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouterConfig } from '../common/config.ts';
 import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson, type Routes } from '../common/http.ts';
@@ -12,6 +15,7 @@ import { ProcessStats } from '../common/process-stats.ts';
 import { EMPTY_LOAD, selfRecord as makeSelfRecord, type NodeLoad, type NodeRecord, type RegistryStore, type Role } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 import { parseTopic } from '../common/topics.ts';
+import { GatewayProbe } from './gateway-probe.ts';
 import { chooseGateways, routableServers, routeTopic, symbolUnion } from './scheduling.ts';
 
 const ROLES: readonly Role[] = ['router', 'gateway', 'server', 'control', 'feed'];
@@ -33,6 +37,17 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
   let url = '';
   // Soft state, this router only: clients sent to each gateway since its last heartbeat.
   const handedOut = new Map<string, number>();
+  // Soft state, this router only: overdue gateways that did not answer their probe. Every role beats at the
+  // router's heartbeatMs by default (pushctl up gives them all the same), so that is the interval "overdue" is read in.
+  const probe = new GatewayProbe({
+    intervalMs: config.heartbeatMs,
+    onVerdict: (n, verdict) => {
+      stats.count('gateway_probes');
+      if (verdict !== 'gone') return;
+      stats.count('gateways_gone');
+      log.warn('gateway heartbeat overdue and its probe failed: no longer handed out', { id: n.id, lastHeartbeatMsAgo: Date.now() - n.seenAt });
+    },
+  });
 
   const selfRecord = (): NodeRecord =>
     makeSelfRecord({ id: config.id, role: 'router', urls: { http: url }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
@@ -115,7 +130,7 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
         limit = Number(limitParam);
         if (!Number.isInteger(limit) || limit < 1) return [400, { error: `limit must be a positive integer, got "${limitParam}"` }];
       }
-      const gateways = chooseGateways(await liveNodes(), protocol, limit, handedOut);
+      const gateways = chooseGateways(await probe.filter(await liveNodes()), protocol, limit, handedOut);
       if (gateways.length === 0) return [503, { error: `no healthy gateway for protocol "${protocol}"`, gateways }];
       // Clients take the first: count it until that gateway's next heartbeat reports real load.
       handedOut.set(gateways[0]!.id, (handedOut.get(gateways[0]!.id) ?? 0) + 1);
@@ -177,6 +192,11 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
   // Never slower than a third of the expiry, or the router would blink out of its own registry.
   const timer = setInterval(() => void beatSelf(), Math.min(config.heartbeatMs, config.expiryMs / 3));
   timer.unref();
+  // Probes start in the background as soon as a gateway is overdue, so a client's lookup rarely waits for one.
+  const sweep = setInterval(() => {
+    if (!stopped) registry.list().then((nodes) => probe.check(nodes), () => {});
+  }, Math.max(100, Math.floor(config.heartbeatMs / 2)));
+  sweep.unref();
   log.info('router listening', { url, registry: registry.kind, expiryMs: config.expiryMs });
 
   return {
@@ -184,6 +204,8 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearInterval(sweep);
+      await probe.idle();
       try {
         // Bounded: a NATS outage must not hold up shutdown; the entry then just expires.
         await withTimeout(registry.remove(config.id), 1_000, 'deregistering');

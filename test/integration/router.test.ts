@@ -1,13 +1,19 @@
 // Two push-router processes on one real nats-server share the JetStream KV
 // registry: whatever one is told, the other answers.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { freePort, startNats } from '../helpers/servers.ts';
 import { startHttpRole, http, waitForValue } from '../helpers/role-http.ts';
 import { createLogger } from '../../system/common/logger.ts';
 import { MemoryRegistry, type NodeRecord } from '../../system/common/registry.ts';
 import { defaults } from '../../system/common/config.ts';
 import { startRouter } from '../../system/router/router.ts';
+import { connectNats } from '../../system/common/nats-bus.ts';
+import { REGISTRY_BUCKET } from '../../system/common/kv-registry.ts';
+import { startRole as startRoleProc } from '../helpers/cluster.ts';
+import { Kvm } from '@nats-io/kv';
 
 const EXPIRY_MS = 1500;
 
@@ -18,9 +24,16 @@ function rec(id: string, role: NodeRecord['role'], over: Partial<NodeRecord> = {
   return { id, role, urls: {}, protocols: [], draining: false, startedAt: Date.now(), ...over };
 }
 
+// The gateways here are records, not processes. A router probes a gateway whose heartbeat is late (/healthz):
+// this stub answers for all of them, so a beat of the keep-alive loop delayed by a busy machine drops nobody.
+const stub = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+await new Promise<void>((r) => stub.listen(0, '127.0.0.1', r));
+after(() => stub.close());
+const STUB_PORT = (stub.address() as AddressInfo).port;
+
 const gateway = (id: string, connections: number, cpu: number, draining = false) =>
   rec(id, 'gateway', {
-    urls: { ws: `ws://127.0.0.1:1/${id}`, http: `http://127.0.0.1:1/${id}` },
+    urls: { ws: `ws://127.0.0.1:${STUB_PORT}/${id}`, http: `http://127.0.0.1:${STUB_PORT}/${id}` },
     draining,
     load: { connections, subscriptions: 0, msgsInPerSec: 0, msgsOutPerSec: 0, cpu, eventLoopP99Ms: 0, rssMb: 0 },
   });
@@ -106,7 +119,7 @@ test('two router processes share one registry on NATS', async (t) => {
     assert.equal(g.status, 200);
     assert.equal(g.headers.get('access-control-allow-origin'), '*');
     assert.deepEqual(ids(g.json.gateways), ['gw-cool', 'gw-idle', 'gw-busy']);
-    assert.equal(g.json.gateways[0].url, 'ws://127.0.0.1:1/gw-cool');
+    assert.equal(g.json.gateways[0].url, `ws://127.0.0.1:${STUB_PORT}/gw-cool`);
     assert.equal(g.json.gateways[0].draining, false);
     assert.equal(g.json.gateways[0].load.connections, 2);
 
@@ -282,4 +295,76 @@ test('router without NATS or a registry refuses to start, saying why', async (t)
   const log = createLogger('router-none', undefined, 'error');
   t.after(() => log.close());
   await assert.rejects(startRouter({ ...defaults.router(), port: 0 }, { log }), /needs a registry.*NATS/);
+});
+
+test('a gateway that is gone stops being handed out long before its registry entry expires, on both routers', async (t) => {
+  // Production timings: every role beats each second, entries expire after 5 s.
+  const expiryMs = 5_000;
+  const nats = await startNats();
+  t.after(() => nats.stop());
+  const [portA, portB] = [await freePort(), await freePort()];
+  const common = { nats: nats.url, expiryMs, heartbeatMs: 1_000 };
+  const [a, b] = await Promise.all([
+    startRole('router', { ...common, id: 'router-1', port: portA }),
+    startRole('router', { ...common, id: 'router-2', port: portB }),
+  ]);
+  t.after(() => Promise.all([a.stop(), b.stop()]));
+  const gw = (i: number) => startRoleProc('gateway', { id: `gateway-${i}`, nats: nats.url, routers: [a.url, b.url], port: 0, heartbeatMs: 1_000 });
+  const [g1, g2] = [await gw(1), await gw(2)];
+  t.after(async () => {
+    g1.proc.kill('SIGCONT');
+    await Promise.all([g1.kill(), g2.kill()]);
+  });
+  const nc = await connectNats(nats.url, 'router-test-kv');
+  t.after(() => nc.close());
+  const kv = await new Kvm(nc).open(REGISTRY_BUCKET);
+
+  const handedOut = async (url: string) => {
+    const r = await http('GET', `${url}/v1/gateways?protocol=ws`);
+    return ids(r.json.gateways ?? []).sort();
+  };
+  // What both routers hand out, when they agree (each probes for itself: they may differ for a moment).
+  const onBoth = async () => {
+    const [x, y] = await Promise.all([handedOut(a.url), handedOut(b.url)]);
+    return x.join() === y.join() ? x.join() : `A: ${x.join()}, B: ${y.join()}`;
+  };
+  await waitFor('both gateways on both routers', async () => (await onBoth()) === 'gateway-1,gateway-2');
+
+  await t.test('healthy gateways are in every answer (nothing probed, nothing flaps)', async () => {
+    for (const until = Date.now() + 3_000; Date.now() < until; ) {
+      assert.equal(await onBoth(), 'gateway-1,gateway-2');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  await t.test('kill -9: gone from both routers\' answers while its registry entry is still there', async () => {
+    await g2.kill('SIGKILL');
+    const killedAt = Date.now();
+    // Well below the expiry: about 1.5 heartbeat intervals after its last beat, and a refused probe.
+    await waitFor('gateway-2 left out on both routers', async () => (await onBoth()) === 'gateway-1', 3_500);
+    const goneAfterMs = Date.now() - killedAt;
+    // Its registry entry has not expired: the router dropped it from answers, not from the registry.
+    const entry = await kv.get('node.gateway-2');
+    assert.ok(entry && entry.operation === 'PUT', 'the KV entry is still there');
+    const seenAt = entry.json<NodeRecord>().seenAt;
+    assert.ok(Date.now() - seenAt < expiryMs, `its last heartbeat (${Date.now() - seenAt} ms ago) is within the expiry`);
+    assert.ok(ids((await http('GET', `${b.url}/v1/nodes?role=gateway`)).json.nodes).includes('gateway-2'), '/v1/nodes still lists it');
+    t.diagnostic(`gateway-2 left out ${goneAfterMs} ms after the kill, ${Date.now() - seenAt} ms after its last heartbeat`);
+    const stats = (await http('GET', `${a.url}/stats`)).json;
+    assert.ok(stats.counters.gateways_gone >= 1, JSON.stringify(stats.counters));
+  });
+
+  await t.test('a frozen gateway (SIGSTOP) is left out when its probe times out, and is back with its next heartbeat', async () => {
+    g1.proc.kill('SIGSTOP');
+    try {
+      await waitFor('gateway-1 left out on both routers', async () => (await onBoth()) === '', 4_000);
+      const r = await http('GET', `${b.url}/v1/gateways?protocol=ws`);
+      assert.equal(r.status, 503);
+      assert.match(r.json.error, /no healthy gateway/);
+      assert.ok((await kv.get('node.gateway-1'))?.operation === 'PUT', 'still in the registry');
+    } finally {
+      g1.proc.kill('SIGCONT');
+    }
+    await waitFor('gateway-1 back after it beats again', async () => (await onBoth()) === 'gateway-1', 4_000);
+  });
 });

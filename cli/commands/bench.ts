@@ -168,7 +168,7 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
         ['connections', `target ${outcome.connections.target} · peak open ${outcome.connections.peakOpen} · failed ${outcome.connections.failed}`],
         ['messages', `${c.msgs} (${Math.round((c.msgs * 1000) / outcome.durationMs)}/s)`],
         ['gaps · resyncs · errors', `${c.gaps} · ${c.resyncs} · ${c.errors}`],
-        ['reconnects · 503 retries · unplanned closes', `${c.reconnects} · ${c.rejected} · ${c.unplannedCloses}`],
+        ['reconnects · 503 retries · unplanned closes (liveness)', `${c.reconnects} · ${c.rejected} · ${c.unplannedCloses} (${c.livenessTimeouts})`],
         ...outcome.http.map((x): [string, string] => [`http ${x.name}`, `${x.rps} req/s · p99 ${x.latencyMs.p99} ms · errors ${x.errors} ${JSON.stringify(x.statusCodes)}${x.error ? ` (${x.error})` : ''}`]),
         ...outcome.agents.map((a): [string, string] => [`agent ${a.name}`, `${a.state}${a.partial ? ' (partial: from its snapshots)' : ''} · ${a.counters.msgs} msgs · CPU ${a.healthOverRun?.cpu ?? a.health?.cpu ?? '?'} · loop p99 ${a.healthOverRun?.loopDelayP99Ms ?? a.health?.loopDelayP99Ms ?? '?'} ms${a.clock ? ` · clock ${a.clock.offsetUs}±${a.clock.uncertaintyUs} µs` : ''}${a.why ? ` · ${a.why}` : ''}`]),
         ...outcome.faults.map((f): [string, string] => [

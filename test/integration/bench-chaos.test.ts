@@ -6,43 +6,17 @@
 // the other gateway, with before / during / after in the report.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HistogramLogReader } from 'hdr-histogram-js';
 import type { ClusterState } from '../../cli/lib/state-file.ts';
+import { pushctl, type PushctlRun as Run } from '../helpers/pushctl.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CAPTURE = join(ROOT, 'scenarios', 'captures', 'hot-symbol.jsonl');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function pushctl(args: string[], o: { timeoutMs?: number; onStderr?: (text: string, pid: number) => void } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d));
-    p.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-      o.onStderr?.(stderr, p.pid!);
-    });
-    const t = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`pushctl ${args.join(' ')} did not finish:\n${stderr}`));
-    }, o.timeoutMs ?? 90_000);
-    p.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const chaosNamespaces = () =>
   spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })

@@ -9,6 +9,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { connectNats } from '../../../system/common/nats-bus.ts';
 import { nowUs } from '../../../bench/lib/clock.ts';
+import { DEFAULT_LIVENESS_MS, LivenessWatch } from './liveness.ts';
 import { Meter, newHistogram } from './meter.ts';
 import { expandShare, type AgentPlan } from './plan.ts';
 import { ReplaySession } from './session-client.ts';
@@ -168,12 +169,16 @@ function runPlan(nc: NatsConnection, name: string, plan: AgentPlan, log: (l: str
       const copies = expandShare(plan);
       const timeline: Array<{ t: number; s: ReplaySession; op: SessionOp }> = [];
       let open = 0;
+      // One watchdog timer for every session of the run (0: liveness off).
+      const livenessMs = plan.livenessMs ?? DEFAULT_LIVENESS_MS;
+      const liveness = livenessMs > 0 ? new LivenessWatch({ timeoutMs: livenessMs }) : undefined;
       const env = {
         meter,
         clockUs: nowUs,
         gateways: plan.connect === 'router' ? routerLookup(plan.router) : fixedTarget(plan.connect),
         openDelta: (d: number) => (open += d),
         stopped: () => aborted || ended,
+        ...(liveness ? { liveness } : {}),
       };
       let ended = false;
       const sessions = copies.map((c) => {
@@ -235,6 +240,7 @@ function runPlan(nc: NatsConnection, name: string, plan: AgentPlan, log: (l: str
       clearTimeout(stepTimer);
       clearInterval(snapTimer);
       for (const s of sessions) s.stop();
+      liveness?.stop();
       snapshot();
       const result: AgentResult = {
         agent: name, host: hostname(), pid: process.pid, sessions: sessions.length, totals,

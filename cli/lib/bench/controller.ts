@@ -24,8 +24,8 @@ import { totalCopies, type AgentPlan } from './plan.ts';
 import type { Scenario } from './scenario.ts';
 import { evaluate, type Threshold, type ThresholdResult } from './thresholds.ts';
 import { startFaultSchedule, type RunningSchedule } from '../chaos/schedule.ts';
-import { benchClientPorts, clusterHosts, openClientNet, type ClientNet } from '../chaos/client-net.ts';
-import { isolatedTargets, recoverStale } from '../chaos/session.ts';
+import { openClientNet, type ClientNet } from '../chaos/client-net.ts';
+import { clientPorts, clusterHosts, isolatedTargets, recoverStale } from '../chaos/session.ts';
 import { faultWindows, splitPhases, type FaultWindow, type PhaseFigures, type PhaseName, type Phases } from './phases.ts';
 import {
   DISCOVER, planSubject, runSubject, encodeJson, decodeJson, addCounters, zeroCounters,
@@ -204,7 +204,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       const local = (host: string) => isLoopback(host) || clusterAddrs.has(host);
       if (!local(natsUrl.hostname) || !local(routerUrl.hostname))
         throw new Error(`a profile on the clients runs the agents in a namespace that reaches only the recorded cluster (on 127.0.0.1 or its --isolate addresses): NATS (${o.nats}) and the router (${o.router}) must be it`);
-      const ports = benchClientPorts(dataDir);
+      const ports = clientPorts(dataDir);
       if (!ports.includes(Number(routerUrl.port))) ports.push(Number(routerUrl.port));
       const passthrough = [Number(natsUrl.port || 4222)];
       net = await openClientNet({ dataDir, ports: ports.filter((p) => !passthrough.includes(p)), passthrough, print: log });
@@ -277,7 +277,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     const plan = (a: AgentTrack, index: number): AgentPlan => ({
       runId, agent: a.name, ...(a.pid ? { pid: a.pid } : {}), host: a.host, index, agents: agents.length, sessions: sc.sessions, amplify: sc.amplify, jitterMs: sc.jitterMs,
       speed: sc.speed, durationMs: sc.durationMs, seed, connect: sc.connect, router: o.router,
-      ...(sc.formats ? { formats: sc.formats } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
+      ...(sc.formats ? { formats: sc.formats } : {}), ...(sc.livenessMs !== undefined ? { livenessMs: sc.livenessMs } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
     });
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     const planBytes = encodeJson(plan(agents[0]!, 0)).length;

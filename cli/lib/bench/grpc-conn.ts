@@ -5,7 +5,8 @@
 // a decode), 'refused' when the gateway answered UNAVAILABLE before anything
 // arrived (admission control, draining), 'close' with the code of the last
 // error frame once the call's status came. Heartbeats are answered with a
-// ClientFrame ping, as the protocol requires.
+// ClientFrame ping, as the protocol requires, and reported ('heartbeat') for
+// the session's liveness watchdog.
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { pushServiceDefinition } from '../../../system/gateway/grpc-api.ts';
@@ -57,6 +58,7 @@ export class GrpcConn extends EventEmitter {
   #onFrame(frame: Buffer): void {
     if (frame[0] === HEARTBEAT_TAG) {
       if (this.readyState <= OPEN) this.#call.write(Buffer.from(clientFrame('ping', 0)));
+      this.emit('heartbeat');
       return;
     }
     // A close code travels as a last error frame, then the status.

@@ -5,7 +5,8 @@
 // the ping answering a heartbeat) is a unary PushService.Update, one after
 // another. 'refused' when Subscribe fails with unavailable from the gateway
 // before the session id (admission control, draining); 'close' with the code
-// of the last error frame when the stream ends.
+// of the last error frame when the stream ends; 'heartbeat' for each
+// heartbeat (answered with a ping Update), for the session's liveness watchdog.
 import { EventEmitter } from 'node:events';
 import { create, createFileRegistry, fromBinary, type DescMessage, type DescMethodStreaming } from '@bufbuild/protobuf';
 import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
@@ -107,6 +108,7 @@ export class GrpcWebConn extends EventEmitter {
   #onFrame(frame: Buffer): void {
     if (frame[0] === HEARTBEAT_TAG) {
       this.#update('ping', 0, []);
+      this.emit('heartbeat');
       return;
     }
     // A close code travels as a last error frame, then the stream ends.

@@ -24,6 +24,8 @@ export interface AgentPlan {
   router: string;
   formats?: Partial<Record<WireFormat, number>>;
   snapshotMs: number;
+  /** A connection silent this long is dead (0: off; absent: DEFAULT_LIVENESS_MS). */
+  livenessMs?: number;
   /** Add the estimated clock offset to receive times (an agent on another host). */
   applyClockOffset: boolean;
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { HistogramLogWriter, type Histogram } from 'hdr-histogram-js';
 import { machineInfo } from '../../../bench/lib/report.ts';
 import { latencySummary } from './figures.ts';
+import { DEFAULT_LIVENESS_MS } from './liveness.ts';
 import type { Outcome } from './controller.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -26,7 +27,7 @@ export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unk
     scenario: {
       name: sc.name, description: sc.description, file: sc.file, captureFile: sc.captureFile, capturedSessions: sc.sessions.length,
       amplify: sc.amplify, jitterMs: sc.jitterMs, speed: sc.speed, durationMs: sc.durationMs, connect: sc.connect, formats: sc.formats,
-      http: sc.http,
+      http: sc.http, livenessMs: sc.livenessMs ?? DEFAULT_LIVENESS_MS,
     },
     versions: { pushctl: pkg.version, node: process.version, ws: pkg.dependencies.ws, 'hdr-histogram-js': pkg.dependencies['hdr-histogram-js'], autocannon: pkg.dependencies.autocannon },
     machine: machineInfo(ROOT),
@@ -67,7 +68,7 @@ export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unk
       : {}),
     timeline: o.intervals.map((i) => ({
       tS: i.tS, msgsPerSec: i.msgsPerSec, open: i.open, p50Ms: i.latency.p50Ms, p99Ms: i.latency.p99Ms, maxMs: i.latency.maxMs, errors: i.errors, gaps: i.gaps,
-      reconnects: i.counters.reconnects, unplannedCloses: i.counters.unplannedCloses, resyncs: i.counters.resyncs,
+      reconnects: i.counters.reconnects, unplannedCloses: i.counters.unplannedCloses, livenessTimeouts: i.counters.livenessTimeouts, resyncs: i.counters.resyncs,
     })),
     warnings: o.warnings,
   };
@@ -163,6 +164,7 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
     row('connections target / peak open / failed', `${r.connections.target} / ${r.connections.peakOpen} / ${r.connections.failed}`),
     row('messages / per second', `${r.counters.msgs} / ${r.msgsPerSec}`),
     row('gaps / resyncs / reconnects / errors', `${r.counters.gaps} / ${r.counters.resyncs} / ${r.counters.reconnects} / ${r.counters.errors}`),
+    row('unplanned closes (of them liveness timeouts)', `${r.counters.unplannedCloses} (${r.counters.livenessTimeouts ?? 0})`),
     '</table>',
   ];
   if (o.faults.length) {

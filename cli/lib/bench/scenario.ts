@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseFaults, type FaultSpec } from '../chaos/schedule.ts';
+import { MIN_LIVENESS_MS } from './liveness.ts';
 
 /**
  * How a replayed session talks to the gateway. json / protobuf: WebSocket
@@ -64,6 +65,11 @@ export interface Scenario {
   http: HttpPhase[];
   /** Fault schedule (`faults:`): process faults and network profiles at given times. */
   faults: FaultSpec[];
+  /**
+   * `liveness:`: a session with no inbound frame (data, heartbeat, ping) for this long is terminated and
+   * reconnects; 0 turns it off; absent: three of the gateway's default heartbeat intervals (DEFAULT_LIVENESS_MS).
+   */
+  livenessMs?: number;
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
@@ -203,7 +209,15 @@ export function loadScenario(path: string): Scenario {
         throw new Error(`${file}: ${(err as Error).message}`);
       }
     })(),
+    ...(raw.liveness !== undefined ? { livenessMs: parseLiveness(raw.liveness, file) } : {}),
   };
+}
+
+/** `liveness:` 0 (off) or a duration of at least MIN_LIVENESS_MS. */
+export function parseLiveness(v: unknown, file = 'scenario'): number {
+  const ms = parseDuration(v, `${file}: liveness`);
+  if (ms !== 0 && ms < MIN_LIVENESS_MS) throw new Error(`${file}: liveness ${String(v)} is too short: 0 (off) or at least ${MIN_LIVENESS_MS}ms; it should outlast a few of the gateway's heartbeat intervals`);
+  return ms;
 }
 
 const CONNECT_HELP = 'addresses by scheme, space-separated: ws://host:port (WebSocket and gRPC-web), tcp://host:port, grpc://host:port, http://host:port (gRPC-web)';

@@ -2,11 +2,14 @@
 // protobuf), raw TCP, gRPC or gRPC-web — that connects (through the router,
 // like a real client), subscribes, unsubscribes, reconnects and closes on the
 // captured schedule. An unplanned close or a refused connect is retried with
-// jittered exponential back-off, again through the router.
+// jittered exponential back-off, again through the router. A connection that
+// goes silent — no data, heartbeat or ping for the liveness timeout — is
+// treated as closed: terminated, counted, and reconnected the same way.
 import type { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ClientFrameSchema } from '../../../proto/gen/client_pb.js';
+import type { LivenessSubject, LivenessWatch } from './liveness.ts';
 import { TopicTrack, type Meter } from './meter.ts';
 import { protocolOf, type ClientProtocol, type SessionOp, type WireFormat } from './scenario.ts';
 import { TcpConn } from './tcp-conn.ts';
@@ -16,9 +19,10 @@ import { GrpcWebConn } from './grpc-web-conn.ts';
 /**
  * A non-WebSocket connection (TCP, gRPC, gRPC-web), shaped like the part of a
  * `ws` socket a session uses. Events: 'open'; 'message' (one ServerFrame);
- * 'refused' (admission control said no before anything arrived: retried);
- * 'close' (code, once open); 'error' (before open); 'warning' (text: a
- * failed request on a live connection, counted as an error).
+ * 'heartbeat' (the gateway's heartbeat came, and was answered); 'refused'
+ * (admission control said no before anything arrived: retried); 'close'
+ * (code, once open); 'error' (before open); 'warning' (text: a failed
+ * request on a live connection, counted as an error).
  */
 export interface BenchConn extends EventEmitter {
   readonly readyState: number;
@@ -43,6 +47,8 @@ export interface SessionEnv {
   gateways(protocol: ClientProtocol): Promise<string[]>;
   openDelta(d: number): void;
   stopped(): boolean;
+  /** The agent's watchdog over open connections; absent: liveness is off. */
+  liveness?: LivenessWatch;
 }
 
 const MAX_ATTEMPTS = 8;
@@ -52,8 +58,10 @@ export function backoffMs(attempt: number, rand = Math.random): number {
   return Math.max(25, Math.floor(rand() * Math.min(5_000, 100 * 2 ** attempt)));
 }
 
-export class ReplaySession {
+export class ReplaySession implements LivenessSubject {
   readonly key: string;
+  /** An inbound frame of any kind since the watchdog last looked. */
+  rx = false;
   readonly format: WireFormat;
   readonly streams = new Set<string>();
   #env: SessionEnv;
@@ -111,6 +119,18 @@ export class ReplaySession {
     this.#hangUp(1000, true);
   }
 
+  /** Silent for the liveness timeout: the link is dead though no close came. A real client hangs up and reconnects. */
+  livenessExpired(): void {
+    const env = this.#env;
+    if (this.#closed || !this.#ws) return;
+    env.meter.counters.livenessTimeouts++;
+    // Terminated: a goodbye would only wait on the dead link.
+    this.#hangUp(1006, true);
+    if (env.stopped() || !this.#wantOpen) return;
+    env.meter.counters.unplannedCloses++;
+    this.#scheduleRetry(0, env.clockUs(), 'liveness timeout', true);
+  }
+
   #request(kind: 'subscribe' | 'unsubscribe', topics: string[]): void {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return; // resubscribed on reconnect
@@ -131,6 +151,7 @@ export class ReplaySession {
     if (!this.#closed) {
       this.#closed = true;
       this.#env.openDelta(-1);
+      this.#env.liveness?.delete(this);
     }
     ws.removeAllListeners();
     ws.on('error', () => {});
@@ -202,8 +223,18 @@ export class ReplaySession {
       this.#connected(since, reconnect);
     });
     const meter = env.meter;
-    if (this.format === 'protobuf') ws.on('message', (d: Buffer) => meter.onProtobuf(d, track));
-    else ws.on('message', (d: Buffer) => meter.onJson(d, track));
+    if (this.format === 'protobuf')
+      ws.on('message', (d: Buffer) => {
+        this.rx = true;
+        meter.onProtobuf(d, track);
+      });
+    else
+      ws.on('message', (d: Buffer) => {
+        this.rx = true;
+        meter.onJson(d, track);
+      });
+    // The gateway's heartbeat (ws answers it with a pong by itself).
+    ws.on('ping', () => (this.rx = true));
     ws.on('close', (code) => {
       if (gen === this.#generation && opened) this.#disconnected(code);
     });
@@ -217,6 +248,7 @@ export class ReplaySession {
     env.meter.counters.connects++;
     if (reconnect) env.meter.counters.reconnects++;
     env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
+    env.liveness?.add(this);
   }
 
   /** An open connection ended (any protocol). */
@@ -225,6 +257,7 @@ export class ReplaySession {
     this.#ws = undefined;
     this.#closed = true;
     env.openDelta(-1);
+    env.liveness?.delete(this);
     if (env.stopped() || !this.#wantOpen) return;
     env.meter.counters.unplannedCloses++;
     // 4002 draining / 1001 going away: a real client reconnects through the router with back-off.
@@ -264,7 +297,11 @@ export class ReplaySession {
       opened = true;
       this.#connected(since, reconnect);
     });
-    conn.on('message', (d: Buffer) => env.meter.onProtobuf(d, track));
+    conn.on('message', (d: Buffer) => {
+      this.rx = true;
+      env.meter.onProtobuf(d, track);
+    });
+    conn.on('heartbeat', () => (this.rx = true));
     conn.on('close', (code: number) => {
       if (gen === this.#generation && opened) this.#disconnected(code);
     });

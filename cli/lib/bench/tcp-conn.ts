@@ -4,7 +4,10 @@
 // 'open' once the gateway answered the initial subscribe, 'message' per
 // ServerFrame, 'refused' for an admission refusal (error 503 before anything
 // else), 'close' with the code of the gateway's last error frame. Heartbeats
-// are answered with a Ping, as the protocol requires.
+// are answered with a Ping, as the protocol requires, and reported
+// ('heartbeat') for the session's liveness watchdog. A gateway that accepts
+// the connection but never answers the initial subscribe is an error after
+// the timeout, like a connect that never completes.
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { HEARTBEAT_TAG, clientFrame, closeCodeOf, type ClientRequest } from './proto-frames.ts';
@@ -31,12 +34,12 @@ export class TcpConn extends EventEmitter {
     super();
     const url = new URL(hostPort.includes('://') ? hostPort : `tcp://${hostPort}`);
     this.#socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true, timeout: timeoutMs });
+    // The idle timeout stays on until the gateway's first reply (open).
     this.#socket.once('connect', () => {
-      this.#socket.setTimeout(0);
       if (initialTopics.length) this.#socket.write(frameClient('subscribe', 0, initialTopics));
       else this.#open();
     });
-    this.#socket.once('timeout', () => this.#socket.destroy(new Error('connect timeout')));
+    this.#socket.once('timeout', () => this.#socket.destroy(new Error(this.#socket.connecting ? 'connect timeout' : 'no answer to the initial subscribe')));
     this.#socket.on('error', (err) => {
       if (this.readyState !== OPEN) this.emit('error', err);
     });
@@ -52,6 +55,7 @@ export class TcpConn extends EventEmitter {
   #open(): void {
     if (this.readyState === OPEN) return;
     this.readyState = OPEN;
+    this.#socket.setTimeout(0);
     this.emit('open');
   }
 
@@ -69,6 +73,7 @@ export class TcpConn extends EventEmitter {
   #onFrame(frame: Buffer): void {
     if (frame[0] === HEARTBEAT_TAG) {
       this.#socket.write(frameClient('ping', 0));
+      this.emit('heartbeat');
       return;
     }
     // Close codes (≥1000) and admission refusals travel as a last error frame.

@@ -48,6 +48,8 @@ export interface Counters {
   rejected: number;
   reconnects: number;
   unplannedCloses: number;
+  /** Of the unplanned closes, those the client found itself: nothing arrived for the liveness timeout. */
+  livenessTimeouts: number;
   subscribes: number;
   unsubscribes: number;
   errors: number;
@@ -55,7 +57,7 @@ export interface Counters {
 
 export const zeroCounters = (): Counters => ({
   msgs: 0, bytes: 0, snapshots: 0, catchup: 0, gaps: 0, gapEvents: 0, outOfOrder: 0, resyncs: 0, epochChanges: 0, negative: 0,
-  connects: 0, connectFailures: 0, rejected: 0, reconnects: 0, unplannedCloses: 0, subscribes: 0, unsubscribes: 0, errors: 0,
+  connects: 0, connectFailures: 0, rejected: 0, reconnects: 0, unplannedCloses: 0, livenessTimeouts: 0, subscribes: 0, unsubscribes: 0, errors: 0,
 });
 
 export function addCounters(into: Counters, c: Counters): Counters {

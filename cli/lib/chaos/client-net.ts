@@ -14,16 +14,12 @@
 // status` and crash recovery undo it like any other.
 import { spawn } from 'node:child_process';
 import { connect, type Server, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { processStartTime } from '../processes.ts';
-import { readState as readClusterState } from '../state-file.ts';
 import { applyFilters, applyQdiscs, detectCapabilities, revertVerified } from './kernel.ts';
 import { planLink, type BackendChoice, type Capabilities } from './plan.ts';
 import type { Profile } from './profile.ts';
-import { ChaosProxy, flap, type PartitionMode } from './proxy.ts';
 import type { ClientShaper } from './schedule.ts';
-import { applyProfile, clientPorts, reportLines, type ActiveSession } from './session.ts';
+import { applyProfile, clusterHosts, reportLines, startPartition, type ActiveSession } from './session.ts';
 import { Shell, runQuiet } from './shell.ts';
 import { updateSession, type ChaosResource } from './state.ts';
 
@@ -44,49 +40,20 @@ export interface ClientNet extends ClientShaper {
   close(): Promise<void>;
 }
 
-/**
- * Where each cluster port listens when not on loopback (a `pushctl up --isolate` cluster puts each role on its
- * namespace's address): port → address. Inside the client namespace that address answers too.
- */
-export function clusterHosts(dataDir: string): Map<number, string> {
-  const out = new Map<number, string>();
-  const state = readClusterState(dataDir);
-  if (!state) return out;
-  for (const url of [...state.roles.flatMap((r) => Object.values(r.urls)), state.endpoints.nats ?? '']) {
-    if (!url) continue;
-    const u = new URL(url.includes('://') ? url : `tcp://${url}`);
-    if (!u.hostname.startsWith('127.') && u.hostname !== 'localhost') out.set(Number(u.port), u.hostname);
-  }
-  return out;
-}
-
-/** Every port a client of the recorded cluster may connect to: routers, control, each gateway's listeners. */
-export function benchClientPorts(dataDir: string): number[] {
-  const ports = new Set(clientPorts(dataDir));
-  const state = readClusterState(dataDir);
-  for (const r of state?.roles ?? []) {
-    if (r.role !== 'gateway') continue;
-    for (const u of Object.values(r.urls)) {
-      const port = Number(new URL(u.includes('://') ? u : `tcp://${u}`).port);
-      if (port > 0) ports.add(port);
-    }
-  }
-  return [...ports].sort((a, b) => a - b);
-}
-
 export async function openClientNet(o: { dataDir: string; ports: number[]; passthrough: number[]; print: (l: string) => void; caps?: Capabilities }): Promise<ClientNet> {
   const caps = o.caps ?? detectCapabilities();
   const hosts = clusterHosts(o.dataDir);
   if (!caps.root || !caps.netns)
     throw new Error('client-side faults (target clients) run the agents in a network namespace, which needs root; use a role target or run as root');
-  const base: ActiveSession = await applyProfile({ dataDir: o.dataDir, profile: NEUTRAL, target: 'clients', backend: 'auto', dryRun: false, ports: [], print: o.print, caps });
+  // The link with a proxy per port on the host end and a forwarder inside (127.0.0.1:P and the role's own address → host end:P).
+  const base: ActiveSession = await applyProfile({ dataDir: o.dataDir, profile: NEUTRAL, target: 'clients', backend: 'auto', dryRun: false, ports: o.ports, print: o.print, caps });
   const link = base.link!;
   const session = base.session;
+  const proxies = base.proxies;
   const record = (r: ChaosResource) => {
     session.resources.push(r);
     updateSession(o.dataDir, session.id, (s) => s.resources.push(r));
   };
-  const proxies: ChaosProxy[] = [];
   const servers: Server[] = [];
   const sockets = new Set<Socket>();
   let active: string | undefined;
@@ -95,27 +62,15 @@ export async function openClientNet(o: { dataDir: string; ports: number[]; passt
     (closed ??= (async () => {
       for (const s of servers) s.close();
       for (const s of sockets) s.destroy();
-      await Promise.all(proxies.map((p) => p.close()));
       for (const l of await base.revert()) o.print(`  ${l}`);
     })());
 
   try {
-    // An isolated cluster's addresses answer inside too (on the namespace's lo), as 127.0.0.1 does.
+    // An isolated cluster's addresses answer inside too (on the namespace's lo), as 127.0.0.1 does; the forwarder added the ports' own.
     const inside = (port: number) => ['127.0.0.1', ...(hosts.has(port) ? [hosts.get(port)!] : [])];
-    for (const addr of new Set([...o.ports, ...o.passthrough].flatMap((p) => (hosts.has(p) ? [hosts.get(p)!] : []))))
-      runQuiet(['ip', '-n', link.netns, 'addr', 'add', `${addr}/32`, 'dev', 'lo']);
-    // Host end: a proxy per port, with no fault until shape() sets one.
-    for (const port of o.ports) {
-      const target = hosts.get(port) ?? '127.0.0.1';
-      const p = new ChaosProxy({ listenHost: link.hostAddr, listenPort: port, targetHost: target, targetPort: port });
-      await p.listen();
-      proxies.push(p);
-      session.proxies.push({ listen: `${link.hostAddr}:${port}`, target: `${target}:${port}` });
-    }
-    // Inside: 127.0.0.1:P (and the role's own address) → host end:P, so the cluster's own URLs work there unchanged.
-    const forwards = o.ports.flatMap((port) => inside(port).map((host) => ({ host, port, targetHost: link.hostAddr, targetPort: port })));
-    await startForwarder(link.netns, forwards, record);
-    session.proxies.push(...forwards.map((f) => ({ listen: `${link.netns}/${f.host}:${f.port}`, target: `${link.hostAddr}:${f.port}` })));
+    const added = new Set(o.ports.flatMap((p) => (hosts.has(p) ? [hosts.get(p)!] : [])));
+    for (const addr of new Set(o.passthrough.flatMap((p) => (hosts.has(p) ? [hosts.get(p)!] : []))))
+      if (!added.has(addr)) runQuiet(['ip', '-n', link.netns, 'addr', 'add', `${addr}/32`, 'dev', 'lo']);
     // Passthrough (NATS): listening sockets made inside, served out here, off the veth.
     for (const s of await listenInside(link.netns, o.passthrough.flatMap((port) => inside(port).map((host) => ({ host, port }))))) {
       servers.push(s.server);
@@ -180,18 +135,7 @@ export async function openClientNet(o: { dataDir: string; ports: number[]; passt
       applyQdiscs(sh, plan, { dev: link.hostDev }, { dev: link.peerDev, netns: link.netns }, rec);
       const setCut = plan.filter ? applyFilters(sh, plan.filter, link.peerDev, link.netns, session.id, rec) : undefined;
       for (const p of proxies) p.setFaults(plan.proxy ?? {});
-      // Partitions that come and go (as session.ts does for a fresh link).
-      const part = plan.filter?.partition ?? plan.proxyPartition;
-      if (part && (part.schedule || part.afterMs)) {
-        const target = plan.filter?.partition
-          ? { setPartition: (m: PartitionMode | null) => setCut!(m !== null) }
-          : { setPartition: (m: PartitionMode | null) => proxies.forEach((p) => p.setPartition(m)) };
-        if (part.schedule) stops.push(flap(target, part.mode, part.schedule.upMs, part.schedule.downMs, part.afterMs ?? part.schedule.upMs));
-        else {
-          const t = setTimeout(() => target.setPartition(part.mode), part.afterMs);
-          stops.push(() => clearTimeout(t));
-        }
-      } else if (plan.proxyPartition) for (const p of proxies) p.setPartition(plan.proxyPartition.mode);
+      stops.push(startPartition(plan, setCut, proxies));
     } catch (err) {
       await revert().catch(() => {});
       throw err;
@@ -217,30 +161,6 @@ export async function openClientNet(o: { dataDir: string; ports: number[]; passt
     shape,
     close,
   };
-}
-
-/** A plain forwarder inside the namespace (Node cannot enter one itself), recorded before it runs. */
-async function startForwarder(netns: string, listen: Array<{ host: string; port: number; targetHost: string; targetPort: number }>, record: (r: ChaosResource) => void): Promise<void> {
-  if (!listen.length) return;
-  const argv = ['ip', 'netns', 'exec', netns, process.execPath, join(import.meta.dirname, 'forwarder-main.ts'), '--config', JSON.stringify({ listen })];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  const st = child.pid ? processStartTime(child.pid) : undefined;
-  record({ kind: 'process', pid: child.pid!, ...(st ? { startTime: st } : {}), what: `bench forwarder in ${netns}` });
-  const rl = createInterface({ input: child.stdout! });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the namespace forwarder did not start in 10 s')), 10_000);
-    rl.once('line', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the namespace forwarder exited (${code})`));
-    });
-  });
-  rl.close();
-  child.stdout!.destroy();
-  child.unref();
 }
 
 /** Listening sockets made inside the namespace by a helper that hands them over IPC and exits. */

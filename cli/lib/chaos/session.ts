@@ -10,7 +10,7 @@ import { liveProcesses, readState as readClusterState } from '../state-file.ts';
 import { applyFilters, applyIngressQdisc, applyQdiscs, createLink, detectCapabilities, pickSubnet, revertVerified, staleProbeNamespaces, type VethLink } from './kernel.ts';
 import { planLink, type BackendChoice, type Capabilities, type LinkPlan } from './plan.ts';
 import type { Profile } from './profile.ts';
-import { ChaosProxy, flap } from './proxy.ts';
+import { ChaosProxy, flap, type PartitionMode } from './proxy.ts';
 import { Shell, runQuiet } from './shell.ts';
 import {
   addSession,
@@ -47,6 +47,8 @@ export interface ActiveSession {
   /** Roles of a `pushctl up --isolate` cluster whose own veths carry the profile. */
   isolated?: IsolatedRole[];
   caps: Capabilities;
+  /** The session's live proxies (a link's host-end ones, or those in front of a role): faults can be changed on them. */
+  proxies: ChaosProxy[];
   /** Undo everything; safe to call twice. */
   revert(): Promise<string[]>;
 }
@@ -156,16 +158,21 @@ function isolatedEndpoints(dataDir: string, ids: string[]): RoleEndpoint[] {
   return out;
 }
 
-/** Where each cluster port listens when it is not on loopback (an isolated cluster): port → address. */
-function clusterHosts(dataDir: string): Map<number, string> {
+const portOf = (url: string) => Number(new URL(url.includes('://') ? url : `tcp://${url}`).port);
+
+/**
+ * Where each cluster port (the roles' and NATS) listens when it is not on loopback — a `pushctl up --isolate`
+ * cluster puts each role on its namespace's address: port → address. Inside a client namespace that address answers too.
+ */
+export function clusterHosts(dataDir: string): Map<number, string> {
   const out = new Map<number, string>();
   const state = readClusterState(dataDir);
   if (!state) return out;
-  for (const r of state.roles)
-    for (const url of Object.values(r.urls)) {
-      const u = new URL(url.includes('://') ? url : `tcp://${url}`);
-      if (!u.hostname.startsWith('127.')) out.set(Number(u.port), u.hostname);
-    }
+  for (const url of [...state.roles.flatMap((r) => Object.values(r.urls)), state.endpoints.nats ?? '']) {
+    if (!url) continue;
+    const u = new URL(url.includes('://') ? url : `tcp://${url}`);
+    if (!u.hostname.startsWith('127.') && u.hostname !== 'localhost') out.set(Number(u.port), u.hostname);
+  }
   return out;
 }
 
@@ -201,12 +208,34 @@ export function resolveRoleTarget(dataDir: string, target: string): RoleEndpoint
   return byId;
 }
 
-/** Ports of the cluster a client needs (routers, gateways, control), for bridging into a client namespace. */
+/**
+ * Every port of the cluster a client may connect to, for bridging into a client namespace: routers, control, and
+ * each gateway's listeners (WebSocket / gRPC-web / HTTP, TCP, gRPC).
+ */
 export function clientPorts(dataDir: string): number[] {
   const state = readClusterState(dataDir);
   if (!state) return [];
-  const urls = [...state.endpoints.routers, state.endpoints.control, ...state.endpoints.gateways.map((g) => g.ws)];
-  return urls.map((u) => Number(new URL(u).port)).filter((p) => p > 0);
+  const gateways = [...state.endpoints.gateways.flatMap((g) => [g.ws, g.http]), ...state.roles.filter((r) => r.role === 'gateway').flatMap((r) => Object.values(r.urls))];
+  const ports = new Set([...state.endpoints.routers, state.endpoints.control, ...gateways].filter(Boolean).map(portOf));
+  return [...ports].filter((p) => p > 0).sort((a, b) => a - b);
+}
+
+/**
+ * Starts a plan's partition on the link's filter (nft) or on the proxies: at once, after a delay, or coming and going.
+ * Returns what stops its timers (the cut itself is undone with the filter or the proxies' faults).
+ */
+export function startPartition(plan: LinkPlan, setFilterCut: ((cut: boolean) => void) | undefined, proxies: ChaosProxy[]): () => void {
+  const part = plan.filter?.partition ?? plan.proxyPartition;
+  if (part && (part.schedule || part.afterMs)) {
+    const target = plan.filter?.partition
+      ? { setPartition: (m: PartitionMode | null) => setFilterCut!(m !== null) }
+      : { setPartition: (m: PartitionMode | null) => proxies.forEach((p) => p.setPartition(m)) };
+    if (part.schedule) return flap(target, part.mode, part.schedule.upMs, part.schedule.downMs, part.afterMs ?? part.schedule.upMs);
+    const t = setTimeout(() => target.setPartition(part.mode), part.afterMs);
+    return () => clearTimeout(t);
+  }
+  if (plan.proxyPartition) for (const p of proxies) p.setPartition(plan.proxyPartition.mode);
+  return () => {};
 }
 
 export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
@@ -344,19 +373,9 @@ export async function applyProfile(o: ApplyOptions): Promise<ActiveSession> {
     }
     if (!o.dryRun) updateSession(o.dataDir, id, (s) => Object.assign(s, { proxies: session.proxies, netns: session.netns, hostAddr: session.hostAddr, peerAddr: session.peerAddr }));
 
-    // Partitions that come and go.
-    const part = plan.filter?.partition ?? plan.proxyPartition;
-    if (part && (part.schedule || part.afterMs) && !o.dryRun) {
-      const target = plan.filter?.partition
-        ? { setPartition: (m: unknown) => setFilterCut!(m !== null) }
-        : { setPartition: (m: 'drop' | 'reset' | null) => proxies.forEach((p) => p.setPartition(m)) };
-      if (part.schedule) stops.push(flap(target, part.mode, part.schedule.upMs, part.schedule.downMs, part.afterMs ?? part.schedule.upMs));
-      else {
-        const t = setTimeout(() => target.setPartition(part.mode), part.afterMs);
-        stops.push(() => clearTimeout(t));
-      }
-    } else if (plan.proxyPartition) for (const p of proxies) p.setPartition(plan.proxyPartition.mode);
-    return { session, plan, ...(link ? { link } : {}), ...(iso ? { isolated: iso.roles } : {}), caps, revert };
+    // Partitions, now or coming and going (a dry run has no proxy and no filter to cut).
+    if (!o.dryRun) stops.push(startPartition(plan, setFilterCut, proxies));
+    return { session, plan, ...(link ? { link } : {}), ...(iso ? { isolated: iso.roles } : {}), caps, proxies, revert };
   } catch (err) {
     await revert();
     throw err;

@@ -1,14 +1,26 @@
-// gRPC-web and Connect on the gateway's HTTP port, served by Connect's Node
-// adapter (no envoy, no sidecar): PushService.Subscribe streams one session's
+// gRPC-web and Connect on the gateway's HTTP port, served by Connect's router
+// and Node helpers (no envoy, no sidecar): PushService.Subscribe streams one session's
 // frames to the client, PushService.Update carries that session's requests
 // (browsers cannot stream client→server), ExchangeInfo answers one-off
 // queries. Sessions are the same as every other protocol's (Sessions.open),
 // so queues, conflation, resync, rate limits and heartbeats are shared.
+//
+// Cost per message: Connect's streaming response is a chain of async
+// iterables (serialize, envelope, compress, join, write), several promise
+// hops per message — 2× the CPU of WebSocket for the same fan-out. So
+// Subscribe's binary responses are spliced: Connect's router, protocol
+// handlers and response writer (universalResponseToNodeResponse) serve the
+// call as usual — headers, the first message, errors, status and trailers —
+// but between the first message and the end, the writer is fed the session's
+// batches as ready envelopes (5-byte prefix + the ServerBatch pieces already
+// encoded), one per pull, without going through the chain. JSON responses
+// take Connect's whole path.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { create, toBinary } from '@bufbuild/protobuf';
-import { Code, ConnectError, cors, createContextKey, createContextValues, type ConnectRouter } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { Code, ConnectError, cors, createConnectRouter, createContextKey, createContextValues, type ConnectRouter } from '@connectrpc/connect';
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
+import { encodeEnvelope, envelopeCompress, type Compression, type UniversalServerResponse } from '@connectrpc/connect/protocol';
 import { ClientFrameSchema, PushService, ServerBatchSchema, ServerFrameSchema, type ServerBatch } from '../../proto/gen/client_pb.js';
 import type { ClientConn } from './client-conn.ts';
 import { wrapServerFrame } from './codec.ts';
@@ -21,20 +33,18 @@ export const PUSH_SERVICE_PATH = `/${PushService.typeName}/`;
 
 const remoteKey = createContextKey('grpc-web', { description: 'peer address' });
 
+/** Per call: the Subscribe implementation leaves its transport here for the response splice. */
+interface SpliceSlot {
+  transport: GrpcWebTransport | undefined;
+}
+const spliceKey = createContextKey<SpliceSlot | undefined>(undefined, { description: 'Subscribe response splice' });
+
+// What connectNodeAdapter would use (its defaults), named here because the splice compresses alike.
+const ACCEPT_COMPRESSION: Compression[] = [compressionGzip, compressionBrotli];
+const COMPRESS_MIN_BYTES = 1024;
+
 const batchPiece = (kind: Parameters<typeof create<typeof ServerFrameSchema>>[1]) =>
   wrapServerFrame('grpc', toBinary(ServerFrameSchema, create(ServerFrameSchema, kind)));
-
-/**
- * A ServerBatch whose frames are already encoded: the pieces (field 1 around
- * a ServerFrame, as format 'grpc' builds them) ride as one unknown-field entry,
- * which toBinary writes out verbatim — events are framed once, never re-encoded.
- */
-function preEncodedBatch(pieces: Buffer): ServerBatch {
-  const batch = create(ServerBatchSchema);
-  // Each piece starts with the tag of field 1, length-delimited (0x0a); the writer re-emits that tag.
-  batch.$unknown = [{ no: 1, wireType: 2, data: pieces.subarray(1) }];
-  return batch;
-}
 
 /** The call's status for a session close code (as gRPC's). */
 const closeStatus = (code: number): Code =>
@@ -42,10 +52,11 @@ const closeStatus = (code: number): Code =>
 
 /**
  * The response side of one Subscribe call as a ClientTransport. Bytes wait in
- * a queue until Connect pulls the next message; Connect pulls only after the
- * previous one was written to the socket, so the queue backs up exactly when
- * the client (or its network) does, and 'drain' fires when Connect asks for
- * more and nothing is left — the same contract as a Node socket.
+ * a queue until Connect's response writer pulls the next batch; it pulls only
+ * after the previous one was written to the socket (below its high-water
+ * mark, or after 'drain'), so the queue backs up exactly when the client (or
+ * its network) does, and 'drain' fires when the writer asks for more and
+ * nothing is left — the same contract as a Node socket.
  */
 export class GrpcWebTransport implements ClientTransport {
   readonly remote: string;
@@ -111,29 +122,101 @@ export class GrpcWebTransport implements ClientTransport {
     w?.();
   }
 
-  /** Everything queued since the last pull, as one ServerBatch; ends (or throws) once closed and emptied. */
+  /**
+   * Everything queued since the last pull (ServerBatch pieces: together one
+   * ServerBatch), waiting for some if none is; undefined once closed and
+   * emptied, or rejects with the close status. A pull that finds the queue
+   * empty after it passed its high-water mark is the 'drain'.
+   */
+  take(): Promise<Buffer[] | undefined> {
+    if (this.#queue.length === 0 && this.#needDrain) {
+      this.#needDrain = false;
+      const cbs = this.#drainCbs;
+      this.#drainCbs = [];
+      for (const cb of cbs) cb(); // may write again at once
+    }
+    if (this.#queue.length > 0) {
+      const pieces = this.#queue;
+      this.#queue = [];
+      this.#bytes = 0;
+      return Promise.resolve(pieces);
+    }
+    if (this.#end) return this.#end.error ? Promise.reject(this.#end.error) : Promise.resolve(undefined);
+    return new Promise<void>((resolve) => (this.#wake = resolve)).then(() => this.take());
+  }
+
+  /**
+   * The same batches as ServerBatch messages, for Connect's own path: JSON
+   * responses, which need the frames decoded (rare; binary ones are spliced).
+   */
   async *messages(): AsyncGenerator<ServerBatch> {
-    for (;;) {
-      if (this.#queue.length === 0 && this.#needDrain) {
-        this.#needDrain = false;
-        const cbs = this.#drainCbs;
-        this.#drainCbs = [];
-        for (const cb of cbs) cb(); // may write again at once
-      }
-      if (this.#queue.length > 0) {
-        const pieces = this.#queue.length === 1 ? this.#queue[0]! : Buffer.concat(this.#queue, this.#bytes);
-        this.#queue = [];
-        this.#bytes = 0;
-        yield preEncodedBatch(pieces);
-        continue;
-      }
-      if (this.#end) {
-        if (this.#end.error) throw this.#end.error;
-        return;
-      }
-      await new Promise<void>((resolve) => (this.#wake = resolve));
+    for (let pieces = await this.take(); pieces; pieces = await this.take()) {
+      yield fromBinary(ServerBatchSchema, pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
     }
   }
+}
+
+/** One envelope (flags 0: a message, uncompressed) around pieces that together are a ServerBatch. */
+function batchEnvelope(pieces: Buffer[]): Buffer {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  const out = Buffer.allocUnsafe(5 + n);
+  out[0] = 0;
+  out.writeUInt32BE(n, 1);
+  let at = 5;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A big batch compressed as Connect would (over compressMinBytes, when the client accepts it). */
+async function compressedBatchEnvelope(pieces: Buffer[], compression: Compression): Promise<Uint8Array> {
+  const env = await envelopeCompress({ flags: 0, data: Buffer.concat(pieces) }, compression, COMPRESS_MIN_BYTES);
+  return encodeEnvelope(env.flags, env.data);
+}
+
+/**
+ * Connect's response for a Subscribe call, with the session's batches spliced
+ * in after its first message (the session id, which commits the headers):
+ * each pull of the writer takes what the transport queued since the previous
+ * one, as one envelope — the gRPC-web and Connect streaming envelopes are the
+ * same 5 bytes. Once the transport ended, pulls go back to Connect, whose
+ * Subscribe generator finds it ended too and returns or throws: Connect writes
+ * the status (trailers) and ends the response. Connect's pipeline is idle
+ * (suspended at that first yield) while the batches flow, so nothing
+ * interleaves; a write error or an early return goes to Connect, as before.
+ */
+function spliceBatches(uRes: UniversalServerResponse, transport: GrpcWebTransport): UniversalServerResponse {
+  const body = uRes.body;
+  if (!body) return uRes;
+  // Connect names the response compression it negotiated; big batches get it too.
+  const encoding = uRes.header?.get('grpc-encoding') ?? uRes.header?.get('connect-content-encoding');
+  const compression = ACCEPT_COMPRESSION.find((c) => c.name === encoding);
+  const connect = body[Symbol.asyncIterator]();
+  let phase: 'first' | 'batches' | 'end' = 'first';
+  const toConnect = () => {
+    phase = 'end';
+    return connect.next();
+  };
+  const onBatch = (pieces: Buffer[] | undefined): IteratorResult<Uint8Array> | Promise<IteratorResult<Uint8Array>> => {
+    if (!pieces) return toConnect();
+    let n = 0;
+    if (compression) for (const p of pieces) n += p.length;
+    if (compression && n >= COMPRESS_MIN_BYTES) return compressedBatchEnvelope(pieces, compression).then((value) => ({ done: false, value }));
+    return { done: false, value: batchEnvelope(pieces) };
+  };
+  const it: AsyncIterator<Uint8Array> = {
+    next: () => {
+      if (phase === 'batches') return transport.take().then(onBatch, toConnect);
+      if (phase === 'first') phase = 'batches';
+      return connect.next();
+    },
+    throw: (e?: unknown) => (connect.throw ? connect.throw(e) : Promise.reject(e)),
+    return: (v?: unknown) => (connect.return ? connect.return(v) : Promise.resolve({ done: true, value: v })),
+  };
+  return { ...uRes, body: { [Symbol.asyncIterator]: () => it } };
 }
 
 export interface GrpcWebApi {
@@ -176,7 +259,11 @@ export function createGrpcWebApi(o: {
         const gone = () => c.markClosed();
         ctx.signal.addEventListener('abort', gone);
         try {
+          // Set only now: the first message Connect writes is then this one, whatever came before.
+          const slot = ctx.values.get(spliceKey);
+          if (slot) slot.transport = transport;
           yield create(ServerBatchSchema, { sessionId });
+          // Spliced (binary) responses come back here only once the transport ended: this returns or throws at once.
           yield* transport.messages();
         } finally {
           ctx.signal.removeEventListener('abort', gone);
@@ -197,15 +284,40 @@ export function createGrpcWebApi(o: {
       },
     });
 
-  const handler = connectNodeAdapter({
-    routes,
-    contextValues: (req) => createContextValues().set(remoteKey, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
+  // connectNodeAdapter, step by step (the same public pieces), so Subscribe's response can be spliced.
+  const router = createConnectRouter({
     readMaxBytes: o.maxFrameBytes,
+    acceptCompression: ACCEPT_COMPRESSION,
+    compressMinBytes: COMPRESS_MIN_BYTES,
     // Browsers: gRPC-web and Connect. grpc: gRPC over HTTP/2 would need h2c on this port; the gRPC port serves it.
     grpcWeb: true,
     connect: true,
     grpc: false,
   });
+  routes(router);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const uHandler = handlers.get(req.url?.split('?', 2)[0] ?? '');
+    if (!uHandler) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const slot: SpliceSlot = { transport: undefined };
+    const values = createContextValues().set(remoteKey, `${req.socket.remoteAddress}:${req.socket.remotePort}`).set(spliceKey, slot);
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    uHandler(uReq)
+      .then((uRes) => {
+        // A session was opened (its id is the first message) and the client reads binary: splice.
+        const binary = /\+proto$/.test(uRes.header?.get('content-type') ?? '');
+        return universalResponseToNodeResponse(slot.transport && binary ? spliceBatches(uRes, slot.transport) : uRes, res);
+      })
+      .catch((reason: unknown) => {
+        // As connectNodeAdapter: a client that went away is no failure.
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        console.error(`handler for rpc ${uHandler.method.name} of ${uHandler.service.typeName} failed`, reason);
+      });
+  };
   // Pages from another gateway (the demo after a failover) call this one.
   const corsHeaders = {
     'access-control-allow-origin': '*',

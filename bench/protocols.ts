@@ -7,17 +7,20 @@
 // warm-up, without the last interval); errors and gaps from the whole run.
 // Prints a table and writes reports/<time>-protocols/: summary.json,
 // table.txt, and per protocol the bench's summary.json and latency.hlog.
+// --profile gateway: each protocol runs on its own gateway started under
+// node --cpu-prof, so each profile (profiles/<protocol>/) covers one protocol.
 import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { startCluster, waitFor, type TestCluster } from '../test/helpers/cluster.ts';
+import { startCluster, waitFor, type RoleProc, type TestCluster } from '../test/helpers/cluster.ts';
 import { runBench, type Outcome } from '../cli/lib/bench/controller.ts';
 import { buildSummary, hlogText } from '../cli/lib/bench/report-files.ts';
 import { newHistogram } from '../cli/lib/bench/meter.ts';
 import type { Scenario, WireFormat } from '../cli/lib/bench/scenario.ts';
 import { planSubscriptions } from './lib/subscriptions.ts';
 import { cpuWindow } from './lib/proc-cpu.ts';
+import { profilesIn, summariseProfile } from './lib/cpu-profile.ts';
 import { fmtRate, latencySummary, machineInfo, table, type LatencySummary } from './lib/report.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,6 +39,8 @@ interface Options {
   protocols: ProtocolName[];
   agents: number;
   out: string;
+  /** CPU-profile the gateway (one gateway per protocol). */
+  profileGateway: boolean;
 }
 
 function parseOptions(): Options {
@@ -50,6 +55,7 @@ function parseOptions(): Options {
       protocols: { type: 'string', default: Object.keys(PROTOCOLS).join(',') },
       agents: { type: 'string', default: '1' },
       out: { type: 'string', default: 'reports' },
+      profile: { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -64,7 +70,8 @@ function parseOptions(): Options {
   --warmup SECONDS        connect and settle before measuring, per protocol (3)
   --protocols LIST        ${Object.keys(PROTOCOLS).join(',')} (all); ratios are to ws-json when it ran
   --agents N              local load agents (1)
-  --out DIR               report root (reports)`);
+  --out DIR               report root (reports)
+  --profile gateway       node --cpu-prof on the gateway, a fresh gateway per protocol (profiles in the report folder)`);
     process.exit(0);
   }
   const num = (name: string, v: string, min: number, max: number) => {
@@ -75,6 +82,8 @@ function parseOptions(): Options {
   const protocols = values.protocols.split(',').map((p) => p.trim()).filter(Boolean);
   for (const p of protocols) if (!(p in PROTOCOLS)) throw new Error(`--protocols: unknown protocol "${p}" (${Object.keys(PROTOCOLS).join(', ')})`);
   if (!protocols.length) throw new Error('--protocols: name at least one');
+  const profile = values.profile.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of profile) if (p !== 'gateway') throw new Error(`--profile: unknown role "${p}" (only gateway)`);
   return {
     clients: Math.floor(num('clients', values.clients, 1, 20_000)),
     topicsPerClient: Math.floor(num('topics-per-client', values['topics-per-client'], 1, 200)),
@@ -85,6 +94,7 @@ function parseOptions(): Options {
     protocols: protocols as ProtocolName[],
     agents: Math.floor(num('agents', values.agents, 1, 16)),
     out: resolve(values.out),
+    profileGateway: profile.length > 0,
   };
 }
 
@@ -134,10 +144,10 @@ function scenarioFor(o: Options, format: WireFormat, streams: string[][]): Scena
   };
 }
 
-async function runOne(o: Options, cluster: TestCluster, name: ProtocolName, streams: string[][], expectedPerSec: number, signal: AbortSignal) {
+async function runOne(o: Options, cluster: TestCluster, gateway: RoleProc, name: ProtocolName, streams: string[][], expectedPerSec: number, signal: AbortSignal) {
   const format = PROTOCOLS[name];
   const sc = scenarioFor(o, format, streams);
-  const pids = { gateway: cluster.gateways[0]!.proc.pid ?? 0, server: cluster.servers[0]!.proc.pid ?? 0 };
+  const pids = { gateway: gateway.proc.pid ?? 0, server: cluster.servers[0]!.proc.pid ?? 0 };
   let cpu: Record<string, number | null> = {};
   const timers: NodeJS.Timeout[] = [];
   const outcome = await runBench({
@@ -257,10 +267,12 @@ async function main(): Promise<void> {
 
   const dir = join(o.out, `${startedAt.toISOString().replace(/[:.]/g, '-')}-protocols`);
   const results: ProtocolResult[] = [];
+  const profiles: Record<string, unknown> = {};
   try {
     cluster = await startCluster({
       servers: 1,
-      gateways: 1,
+      // Profiling: a gateway per protocol, started below under --cpu-prof.
+      gateways: o.profileGateway ? 0 : 1,
       symbols: o.symbols,
       rate: o.rate,
       // Trades only are subscribed; the slower streams stay at their usual pace.
@@ -268,11 +280,13 @@ async function main(): Promise<void> {
       // Admission control would only pace the benchmark's own connects.
       gateway: { acceptRate: 100_000 },
     });
-    const gwHttp = cluster.gateways[0]!.urls.http!;
     await waitFor(async () => ((await (await fetch(`${cluster!.routerUrl}/v1/symbols`)).json()) as { symbols: string[] }).symbols.length >= o.symbols, 15_000, 'the feed\'s symbols at the router');
-    for (const name of o.protocols) {
+    for (const [i, name] of o.protocols.entries()) {
+      const profileDir = join(dir, 'profiles', name);
+      const gw = o.profileGateway ? await startProfiledGateway(cluster, i + 1, profileDir) : cluster.gateways[0]!;
+      const gwHttp = gw.urls.http!;
       process.stdout.write(`  ${name.padEnd(12)} `);
-      const { result, outcome, scenario } = await runOne(o, cluster, name, plan.clients, expectedPerSec, abort.signal);
+      const { result, outcome, scenario } = await runOne(o, cluster, gw, name, plan.clients, expectedPerSec, abort.signal);
       writeProtocolFiles(dir, name, outcome, scenario, command);
       results.push(result);
       console.log(
@@ -281,6 +295,11 @@ async function main(): Promise<void> {
       );
       // The next protocol starts on an empty gateway.
       await waitFor(async () => ((await (await fetch(`${gwHttp}/stats`)).json()) as { connections: number }).connections === 0, 15_000, `the ${name} sessions closed`);
+      if (o.profileGateway) {
+        // The profile is written as the gateway exits; it deregisters, so the next one is the router's only gateway.
+        await gw.kill();
+        profiles[name] = profilesIn(profileDir).map((f) => ({ file: f, ...summariseProfile(f, ROOT, 25) }));
+      }
     }
   } finally {
     clearTimeout(cap);
@@ -302,6 +321,7 @@ async function main(): Promise<void> {
       cpu: 'gateway and push-server CPU share (1.0 = one core) over the steady window; agents: mean of their per-second snapshots in that window, with the worst event-loop delay p99 (saturated: CPU > 0.9 or loop p99 > 50 ms)',
     },
     results,
+    profiles,
     ratiosToWsJson: (() => {
       const base = results.find((r) => r.protocol === 'ws-json');
       if (!base) return null;
@@ -320,7 +340,33 @@ async function main(): Promise<void> {
   if (trouble.length) {
     console.log(table(trouble.map((r) => [r.protocol, [...r.errorSamples.slice(0, 3), ...r.warnings.slice(0, 3)].join(' | ') || 'see summary.json'])));
   }
+  for (const [name, list] of Object.entries(profiles)) {
+    for (const p of list as Array<ReturnType<typeof summariseProfile> & { file: string }>) {
+      console.log(`CPU profile gateway (${name}): ${p.busyMs} ms busy of ${p.totalMs} ms sampled; top self time, % of busy`);
+      console.log(table(p.functions.slice(0, 15).map((f) => [`${f.pct}%`, `${f.fn}  ${f.where}`])));
+    }
+  }
   console.log(`report: ${dir}`);
+}
+
+/** A gateway under node --cpu-prof, listed at the router before it returns. */
+async function startProfiledGateway(cluster: TestCluster, i: number, profileDir: string): Promise<RoleProc> {
+  mkdirSync(profileDir, { recursive: true });
+  const before = process.env.NODE_OPTIONS;
+  process.env.NODE_OPTIONS = `${before ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim();
+  let gw: RoleProc;
+  try {
+    gw = await cluster.startGateway(i);
+  } finally {
+    if (before === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = before;
+  }
+  await waitFor(
+    async () => ((await (await fetch(`${cluster.routerUrl}/v1/gateways?protocol=ws`)).json()) as { gateways: { id: string }[] }).gateways.map((g) => g.id).join() === gw.id,
+    15_000,
+    `${gw.id} alone at the router`,
+  );
+  return gw;
 }
 
 await main();

@@ -1,6 +1,6 @@
 // What a role reports about itself: CPU, event-loop delay, memory, and
 // per-second rates of counters it bumps.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
 export class ProcessStats {
   #loop = monitorEventLoopDelay({ resolution: 10 });
@@ -11,9 +11,21 @@ export class ProcessStats {
   #rates = new Map<string, number>();
   cpu = 0;
   eventLoopP99Ms = 0;
+  /** Longest garbage-collection pause of the last interval, and all pauses since start (ms). */
+  gcMaxPauseMs = 0;
+  gcPauseTotalMs = 0;
+  #gcMax = 0;
+  // GC pauses stop the whole event loop: a latency tail with no CPU cause shows up here.
+  #gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      this.gcPauseTotalMs += e.duration;
+      if (e.duration > this.#gcMax) this.#gcMax = e.duration;
+    }
+  });
 
   constructor() {
     this.#loop.enable();
+    this.#gc.observe({ entryTypes: ['gc'] });
   }
 
   count(name: string, n = 1): void {
@@ -46,6 +58,8 @@ export class ProcessStats {
     }
     this.eventLoopP99Ms = this.#loop.percentile(99) / 1e6;
     this.#loop.reset();
+    this.gcMaxPauseMs = this.#gcMax;
+    this.#gcMax = 0;
   }
 
   rssMb(): number {
@@ -54,5 +68,6 @@ export class ProcessStats {
 
   stop(): void {
     this.#loop.disable();
+    this.#gc.disconnect();
   }
 }

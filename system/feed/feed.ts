@@ -124,6 +124,8 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
     maxEventsPerTurn: maxPerTurn,
     cpu: stats.cpu,
     eventLoopP99Ms: stats.eventLoopP99Ms,
+    gcMaxPauseMs: stats.gcMaxPauseMs,
+    gcPauseTotalMs: Math.round(stats.gcPauseTotalMs),
     rssMb: Math.round(stats.rssMb()),
     startedAt,
   });

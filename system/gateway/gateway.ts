@@ -125,6 +125,8 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
       cpu: stats.cpu,
       eventLoopP99Ms: stats.eventLoopP99Ms,
       egressP99Ms: hub.egress.intervalP99Ms,
+      gcMaxPauseMs: stats.gcMaxPauseMs,
+      gcPauseTotalMs: Math.round(stats.gcPauseTotalMs),
       rssMb: stats.rssMb(),
       logDropped: log.dropped,
       counters: stats.counters(),

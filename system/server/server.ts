@@ -161,6 +161,8 @@ export async function startServer(config: ServerConfig, ctx: RoleContext): Promi
     fanoutYields: fanout.yields,
     cpu: stats.cpu,
     eventLoopP99Ms: stats.eventLoopP99Ms,
+    gcMaxPauseMs: stats.gcMaxPauseMs,
+    gcPauseTotalMs: Math.round(stats.gcPauseTotalMs),
     rssMb: stats.rssMb(),
     counters: stats.counters(),
   });

@@ -14,6 +14,7 @@ import { findOnPath } from './binaries.ts';
 import { fetchFailure } from './net-error.ts';
 import { takenPorts } from './ports.ts';
 import { isAlive, processStartTime, stopInReverse } from './processes.ts';
+import { nodeFlagsFor, roleOfScript } from '../../system/common/node-flags.ts';
 import {
   liveProcesses,
   readState,
@@ -167,7 +168,8 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
     mkdirSync(dirname(p.logFile), { recursive: true });
     const fd = openSync(p.logFile, 'a');
     const logOffset = fstatSync(fd).size;
-    let [cmd, args] = p.kind === 'binary' ? [p.command, p.args] : [process.execPath, [join(this.#root, p.command), ...p.args]];
+    let [cmd, args] =
+      p.kind === 'binary' ? [p.command, p.args] : [process.execPath, [...nodeFlagsFor(roleOfScript(p.command) ?? ''), join(this.#root, p.command), ...p.args]];
     // `ip netns exec` execs the command in place: the pid recorded is the role's own.
     if (p.netns) [cmd, args] = [IP, ['netns', 'exec', p.netns, cmd, ...args]];
     this.#opts.onProgress?.(`starting ${p.id}`);

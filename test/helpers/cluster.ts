@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startNats, type RunningServer } from './servers.ts';
+import { nodeFlagsFor } from '../../system/common/node-flags.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -20,7 +21,7 @@ export interface RoleProc {
 }
 
 export async function startRole(role: string, config: Record<string, unknown>, timeoutMs = 20_000): Promise<RoleProc> {
-  const proc = spawn(process.execPath, [join(ROOT, 'system', role, 'main.ts'), '--config', JSON.stringify(config)], {
+  const proc = spawn(process.execPath, [...nodeFlagsFor(role), join(ROOT, 'system', role, 'main.ts'), '--config', JSON.stringify(config)], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     // Roles exit when this process dies (stdin closes), even if the test runner is killed.

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive } from '../../cli/lib/processes.ts';
+import { nodeFlagsFor } from '../../system/common/node-flags.ts';
 import type { ClusterState } from '../../cli/lib/state-file.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -142,6 +143,10 @@ test('foreground up shows the status table and stops every child on SIGINT', { t
   assert.equal(state.detached, false);
   assert.equal(state.supervisorPid, child.pid);
   assert.ok(state.processes.every((p) => isAlive(p.pid, p.startTime)));
+  // Each role runs with its V8 flags (system/common/node-flags.ts), e.g. the gateway's young-generation size.
+  const gw = state.processes.find((p) => p.id.startsWith('gateway'))!;
+  const argv = readFileSync(`/proc/${gw.pid}/cmdline`, 'utf8').split('\0');
+  for (const f of nodeFlagsFor('gateway')) assert.ok(argv.includes(f), `${gw.id} runs with ${f}: ${argv.join(' ')}`);
 
   child.kill('SIGINT');
   assert.equal(await exited, 0, stderr);

@@ -196,6 +196,8 @@ interface Measured {
   egressLatency?: LatencySummary;
   /** pt → the event reached the gateway from its push-server (same window). */
   arrivalLatency?: LatencySummary;
+  /** The gateway's GC time per second, longest GC pause and worst per-second event-loop p99 over the window. */
+  gatewayPauses?: { gcMsPerSec: number; gcMaxPauseMs: number; eventLoopP99MaxMs: number };
   /** Write syscalls per second of every process. */
   writesPerSec: Record<string, number | null>;
   /** The sender's write syscalls per second, and delivered messages per write: how well it coalesces. */
@@ -232,10 +234,19 @@ async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: 
   let eventsPerSecSum = 0;
   const n = Math.max(1, Math.round(seconds));
   const stepMs = (seconds * 1000) / n;
+  // The gateway's own pauses over the window: GC (all of it, and the longest) and event-loop delay.
+  type GwStats = { gcPauseTotalMs?: number; gcMaxPauseMs?: number; eventLoopP99Ms?: number };
+  const gwStats = async () => (egressUrl ? await getJson<GwStats>(`${egressUrl}/stats`).catch(() => undefined) : undefined);
+  const gcAtStart = (await gwStats())?.gcPauseTotalMs;
+  let gcMaxPauseMs = 0;
+  let loopP99MaxMs = 0;
   let start = Date.now();
   for (let i = 0; i < n; i++) {
     await sleep(Math.max(0, start + stepMs - Date.now()));
     const s = await fleet.snap();
+    const gs = await gwStats();
+    gcMaxPauseMs = Math.max(gcMaxPauseMs, gs?.gcMaxPauseMs ?? 0);
+    loopP99MaxMs = Math.max(loopP99MaxMs, gs?.eventLoopP99Ms ?? 0);
     const end = Date.now();
     intervals.push({ tag, startMs: start, endMs: end, hist: s.hist });
     eventsPerSecSum += s.eventsPerSec;
@@ -255,11 +266,16 @@ async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: 
   total!.eventsPerSec = eventsPerSecSum / n;
   const bus = tap ? await tap.snap() : undefined;
   const egress = egressUrl ? await gatewayEgress(egressUrl, true) : undefined;
+  const gcAtEnd = (await gwStats())?.gcPauseTotalMs;
+  const gatewayPauses =
+    gcAtStart !== undefined && gcAtEnd !== undefined
+      ? { gcMsPerSec: round((gcAtEnd - gcAtStart) / seconds, 1), gcMaxPauseMs: round(gcMaxPauseMs, 1), eventLoopP99MaxMs: round(loopP99MaxMs, 1) }
+      : undefined;
   const writesPerSec = writes.end();
   const senderWritesPerSec = writesPerSec[sender] ?? null;
   return {
     writesPerSec,
-    snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined, egressLatency: egress?.out, arrivalLatency: egress?.arrival,
+    snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined, egressLatency: egress?.out, arrivalLatency: egress?.arrival, gatewayPauses,
     senderWritesPerSec, messagesPerWrite: senderWritesPerSec ? round(total!.eventsPerSec / senderWritesPerSec, 2) : null,
   };
 }
@@ -570,6 +586,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
       busLatency: m.busLatency,
       egressLatency: m.egressLatency,
       arrivalLatency: m.arrivalLatency,
+      gatewayPauses: m.gatewayPauses,
       gatewayWritesPerSec: m.senderWritesPerSec,
       messagesPerWrite: m.messagesPerWrite,
       cpu: m.cpu,
@@ -661,6 +678,7 @@ async function main(): Promise<void> {
     if (h.arrivalLatency) rows.push(['    pt → into the gateway', fmtLatency(h.arrivalLatency)]);
     if (h.egressLatency) rows.push(['    pt → out of the gateway', `${fmtLatency(h.egressLatency)}  (per event, to its last subscriber)`]);
     rows.push(['    gateway', `${h.messagesPerWrite ?? '?'} msgs/write (${h.gatewayWritesPerSec ?? '?'} write syscalls/s)`]);
+    if (h.gatewayPauses) rows.push(['    gateway pauses', `GC ${h.gatewayPauses.gcMsPerSec} ms/s, longest GC ${h.gatewayPauses.gcMaxPauseMs} ms, worst event-loop p99 ${h.gatewayPauses.eventLoopP99MaxMs} ms`]);
     rows.push(['    CPU', fmtCpu(h.cpu)]);
     if (h.resyncNotices || h.closedConnections) rows.push(['    trouble', `${h.resyncNotices} resync notices, ${h.closedConnections} closed connections`]);
   }

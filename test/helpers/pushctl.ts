@@ -11,6 +11,8 @@ export interface PushctlRun {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  out: string;
 }
 
 export function pushctl(args: string[], o: { timeoutMs?: number; onStderr?: (text: string, pid: number) => void } = {}): Promise<PushctlRun> {
@@ -18,18 +20,20 @@ export function pushctl(args: string[], o: { timeoutMs?: number; onStderr?: (tex
     const p = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d));
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => ((stdout += d), (out += d)));
     p.stderr.on('data', (d: Buffer) => {
       stderr += d;
+      out += d;
       o.onStderr?.(stderr, p.pid!);
     });
     const t = setTimeout(() => {
       p.kill('SIGKILL');
-      reject(new Error(`pushctl ${args.join(' ')} did not finish:\n${stderr}`));
+      reject(new Error(`pushctl ${args.join(' ')} did not finish:\n${out}`));
     }, o.timeoutMs ?? 120_000);
     p.once('exit', (code) => {
       clearTimeout(t);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, out });
     });
   });
 }

@@ -12,25 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { parseFaults, startFaultSchedule } from '../../cli/lib/chaos/schedule.ts';
 import { isAlive } from '../../cli/lib/processes.ts';
 import type { ClusterState } from '../../cli/lib/state-file.ts';
+import { pushctl as runPushctl } from '../helpers/pushctl.ts';
+
+const pushctl = (args: string[], timeoutMs = 90_000) => runPushctl(args, { timeoutMs });
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-function pushctl(args: string[], timeoutMs = 90_000): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/run.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pushctl ${args.join(' ')} did not finish:\n${out}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
 
 async function healthy(url: string): Promise<boolean> {
   try {

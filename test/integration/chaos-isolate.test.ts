@@ -14,13 +14,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { detectCapabilities } from '../../cli/lib/chaos/kernel.ts';
 import type { ChaosState, Isolation } from '../../cli/lib/chaos/state.ts';
 import { isAlive } from '../../cli/lib/processes.ts';
 import type { ClusterState } from '../../cli/lib/state-file.ts';
 import { connectViaRouter } from '../helpers/ws-client.ts';
+import { inNetns } from '../helpers/netns.ts';
+import { pushctl as runPushctl } from '../helpers/pushctl.ts';
+
+const pushctl = (args: string[], timeoutMs = 90_000) => runPushctl(args, { timeoutMs });
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const root = process.getuid?.() === 0;
@@ -36,24 +39,6 @@ const why = !root
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** pushctl run to completion, stdout and stderr kept apart (--json prints on stdout). */
-function pushctl(args: string[], timeoutMs = 90_000): Promise<{ code: number | null; stdout: string; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/run.js', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let out = '';
-    child.stdout.on('data', (d) => ((stdout += d), (out += d)));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pushctl ${args.join(' ')} did not finish:\n${out}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, out });
-    });
-  });
-}
 
 /** A long-running pushctl (foreground `up`, held `chaos apply`), once its output matches `ready`. */
 async function hold(t: TestContext, argv: string[], ready: RegExp, opts: { netns?: string } = {}): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
@@ -261,24 +246,6 @@ test('up --isolate without root refuses, saying why', { skip: !root && 'needs ro
   assert.match(r.stderr, /--isolate creates network namespaces, veths and a bridge, which needs root/);
 });
 
-/** A node script in a namespace; resolves its first stdout line, and the rest via `output`. */
-function inNetns(t: TestContext, netns: string, script: string): { firstLine: Promise<string>; output: Promise<string> } {
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let all = '';
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const rl = createInterface({ input: child.stdout! });
-  const firstLine = new Promise<string>((resolve, reject) => {
-    rl.once('line', resolve);
-    child.once('exit', (c) => reject(new Error(`script in ${netns} exited ${c}: ${err}`)));
-  });
-  rl.on('line', (l) => (all += l + '\n'));
-  const output = new Promise<string>((resolve) => child.once('exit', () => resolve(all)));
-  return { firstLine, output };
-}
 
 test('--iface ingress through an ifb: 250 KB arriving on the interface come in at 1 Mbit/s ± 20 %, and it is all undone', { skip: why ?? (caps?.ifb === false && 'this kernel cannot create ifb devices'), timeout: 120_000 }, async (t) => {
   // Two namespaces of the test's own joined by a veth; pushctl runs in `a`, where `va` is "a host interface".

@@ -10,13 +10,13 @@ import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { detectCapabilities } from '../../cli/lib/chaos/kernel.ts';
 import { resolveProfile } from '../../cli/lib/chaos/profile.ts';
 import { applyProfile, type ActiveSession } from '../../cli/lib/chaos/session.ts';
 import { readChaosState } from '../../cli/lib/chaos/state.ts';
 import { isAlive } from '../../cli/lib/processes.ts';
+import { inNetns } from '../helpers/netns.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const root = process.getuid?.() === 0;
@@ -36,24 +36,6 @@ async function apply(t: TestContext, profile: string, backend: 'tc' | 'nft' | 'i
   return s;
 }
 
-/** A node script run inside a namespace; resolves its first stdout line, and the rest via `output`. */
-function inNetns(t: TestContext, netns: string, script: string): { child: ChildProcess; firstLine: Promise<string>; output: Promise<string> } {
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let all = '';
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const rl = createInterface({ input: child.stdout! });
-  const firstLine = new Promise<string>((resolve, reject) => {
-    rl.once('line', resolve);
-    child.once('exit', (c) => reject(new Error(`script in ${netns} exited ${c}: ${err}`)));
-  });
-  rl.on('line', (l) => (all += l + '\n'));
-  const output = new Promise<string>((resolve) => child.once('exit', () => resolve(all)));
-  return { child, firstLine, output };
-}
 
 test('tc tbf at 1 Mbit/s: 250 KB through the veth arrive at 1 Mbit/s ± 20 %', { skip: why ?? (!caps?.tbf && 'this kernel has no tbf qdisc') }, async (t) => {
   const s = await apply(t, 'bw-1mbit', 'tc');

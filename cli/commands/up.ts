@@ -10,6 +10,7 @@ import { LiveView } from '../lib/live-view.ts';
 import { freePorts } from '../lib/ports.ts';
 import type { ClusterState } from '../lib/state-file.ts';
 import { assertNoLiveCluster, Supervisor } from '../lib/supervisor.ts';
+import { cpuBudget, defaultRoleCounts } from '../lib/cpu-budget.ts';
 
 export default class Up extends Command {
   static override description = `Start a local cluster: routers, control, servers, gateways and a simulated feed, each as its own process.
@@ -39,8 +40,8 @@ veth, both directions) with nothing re-pointed. \`pushctl down\` (or Ctrl-C) rem
 
   static override flags = {
     routers: Flags.integer({ description: 'router processes', default: 1, min: 1 }),
-    gateways: Flags.integer({ description: 'gateway processes', default: 2, min: 1 }),
-    servers: Flags.integer({ description: 'push-server processes', default: 2, min: 1 }),
+    gateways: Flags.integer({ description: 'gateway processes (default: one per 2 usable CPUs, at least 2)', min: 1 }),
+    servers: Flags.integer({ description: 'push-server processes (default: one per 4 usable CPUs, at least 2)', min: 1 }),
     symbols: Flags.integer({ description: 'symbols the feed simulates', default: 20, min: 1 }),
     rate: Flags.integer({ description: 'trades per second per symbol', default: 10, min: 0 }),
     nats: Flags.string({ description: 'use this NATS server instead of starting one' }),
@@ -66,7 +67,12 @@ veth, both directions) with nothing re-pointed. \`pushctl down\` (or Ctrl-C) rem
   async run(): Promise<void> {
     const { flags } = await this.parse(Up);
     const dataDir = resolveDataDir(flags['data-dir']);
-    const counts = { routers: flags.routers, gateways: flags.gateways, servers: flags.servers };
+    // Unset counts follow the CPUs this process may use (cgroup quota included).
+    const budget = cpuBudget();
+    const sized = defaultRoleCounts(budget.cpus);
+    const counts = { routers: flags.routers, gateways: flags.gateways ?? sized.gateways, servers: flags.servers ?? sized.servers };
+    if (flags.gateways === undefined || flags.servers === undefined)
+      this.logToStderr(`sizing for ${budget.source}: ${counts.gateways} gateways, ${counts.servers} servers (--gateways/--servers to choose)`);
     const host = '127.0.0.1';
 
     let plan: ClusterPlan;

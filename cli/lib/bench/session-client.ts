@@ -188,8 +188,11 @@ export class ReplaySession implements LivenessSubject {
     }
     if (gen !== this.#generation || env.stopped() || !this.#wantOpen) return;
     if (!urls.length) return this.#scheduleRetry(attempt, since, 'router listed no gateway', reconnect);
-    if (this.format !== 'json' && this.format !== 'protobuf') return this.#openConn(new CONNS[this.format](urls[0]!, [...this.streams]), attempt, since, reconnect, gen);
-    const ws = new WebSocket(`${urls[0]}${this.#path()}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
+    // Retries walk down the router's list: a gateway that just died can stay listed (until the
+    // router's probe or the registry drops it), and a refusing one is full; the next is a live choice.
+    const url = urls[attempt % urls.length]!;
+    if (this.format !== 'json' && this.format !== 'protobuf') return this.#openConn(new CONNS[this.format](url, [...this.streams]), attempt, since, reconnect, gen);
+    const ws = new WebSocket(`${url}${this.#path()}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
     this.#ws = ws;
     const track = new TopicTrack();
     track.subscribed(this.streams, env.meter.nowUs());

@@ -7,7 +7,7 @@ import { TopicHistory } from '../common/topic-history.ts';
 import { readEventHeader, PAYLOAD_DEPTH_SNAPSHOT } from '../common/event-header.ts';
 import { isConflatable, parseTopic, type ParsedTopic } from '../common/topics.ts';
 import { EncodedEvent } from './codec.ts';
-import { EgressLatency } from './egress-latency.ts';
+import { StageLatency } from './stage-latency.ts';
 import type { ClientConn } from './client-conn.ts';
 import type { Logger } from '../common/logger.ts';
 import type { ProcessStats } from '../common/process-stats.ts';
@@ -42,9 +42,9 @@ export class TopicHub {
   #lingerMs: number;
   #notifyResync: ResyncNotifier;
   /** pt → written to every subscriber, per event (the gateway's share of latency). */
-  readonly egress = new EgressLatency();
+  readonly egress = new StageLatency();
   /** pt → the event reached this gateway (feed, NATS, push-server and the link before it). */
-  readonly arrival = new EgressLatency();
+  readonly arrival = new StageLatency();
   // Encodings are cached per event so snapshot storms do not re-encode.
   #encoded = new WeakMap<Uint8Array, EncodedEvent>();
 

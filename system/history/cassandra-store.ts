@@ -4,7 +4,7 @@
 // upserts (the same primary key overwrites). A small index table lists the
 // buckets that exist, so a range query visits only partitions with data.
 import cassandra from 'cassandra-driver';
-import { BINANCE_INTERVAL_MS, type Kline, type KlineStore, type RangeQuery } from './kline.ts';
+import { BINANCE_INTERVAL_MS, klineFromRow, type Kline, type KlineStore, type RangeQuery, type StoredKlineRow } from './kline.ts';
 
 const { Client, types, concurrent } = cassandra;
 type CqlClient = InstanceType<typeof Client>;
@@ -142,23 +142,7 @@ export class CassandraKlineStore implements KlineStore {
         [symbol, q.interval, buckets[i], from, to, q.limit - out.length],
         { prepare: true },
       );
-      for (const r of res.rows) {
-        out.push({
-          symbol,
-          interval: q.interval,
-          openTime: num(r.open_time),
-          closeTime: num(r.close_time),
-          open: r.open,
-          high: r.high,
-          low: r.low,
-          close: r.close,
-          volume: r.volume,
-          quoteVolume: r.quote_volume,
-          trades: num(r.trades),
-          takerBuyBase: r.taker_buy_base,
-          takerBuyQuote: r.taker_buy_quote,
-        });
-      }
+      for (const r of res.rows) out.push(klineFromRow(r as unknown as StoredKlineRow, symbol, q.interval, num));
     }
     return out;
   }

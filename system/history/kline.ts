@@ -20,6 +20,40 @@ export interface Kline {
   takerBuyQuote: string;
 }
 
+/** A kline as the SQL-ish stores keep it (SQLite, Cassandra): snake_case columns, integers in the store's own type. */
+export interface StoredKlineRow {
+  open_time: unknown;
+  close_time: unknown;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  quote_volume: string;
+  trades: unknown;
+  taker_buy_base: string;
+  taker_buy_quote: string;
+}
+
+/** A stored row → Kline; `toNumber` reads the store's integer type (Cassandra's Long, SQLite's number). */
+export function klineFromRow(r: StoredKlineRow, symbol: string, interval: string, toNumber: (v: unknown) => number = Number): Kline {
+  return {
+    symbol,
+    interval,
+    openTime: toNumber(r.open_time),
+    closeTime: toNumber(r.close_time),
+    open: r.open,
+    high: r.high,
+    low: r.low,
+    close: r.close,
+    volume: r.volume,
+    quoteVolume: r.quote_volume,
+    trades: toNumber(r.trades),
+    takerBuyBase: r.taker_buy_base,
+    takerBuyQuote: r.taker_buy_quote,
+  };
+}
+
 export type BinanceKlineRow = [number, string, string, string, string, string, number, string, number, string, string, string];
 
 const M = 60_000;

@@ -2,22 +2,11 @@
 // built-in node:sqlite, one table keyed by (symbol, interval, open time).
 // It stands in for the Cassandra tier; it is not meant for a cluster.
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Kline, KlineStore, RangeQuery } from './kline.ts';
+import { klineFromRow, type Kline, type KlineStore, type RangeQuery, type StoredKlineRow } from './kline.ts';
 
-interface Row {
+interface Row extends StoredKlineRow {
   symbol: string;
   interval: string;
-  open_time: number;
-  close_time: number;
-  open: string;
-  high: string;
-  low: string;
-  close: string;
-  volume: string;
-  quote_volume: string;
-  trades: number;
-  taker_buy_base: string;
-  taker_buy_quote: string;
 }
 
 export class SqliteKlineStore implements KlineStore {
@@ -65,21 +54,7 @@ export class SqliteKlineStore implements KlineStore {
     const from = Math.max(q.from, Number.MIN_SAFE_INTEGER);
     const to = Math.min(q.to, Number.MAX_SAFE_INTEGER);
     const rows = stmt.all(q.symbol.toUpperCase(), q.interval, from, to, q.limit) as unknown as Row[];
-    return rows.map((r) => ({
-      symbol: r.symbol,
-      interval: r.interval,
-      openTime: Number(r.open_time),
-      closeTime: Number(r.close_time),
-      open: r.open,
-      high: r.high,
-      low: r.low,
-      close: r.close,
-      volume: r.volume,
-      quoteVolume: r.quote_volume,
-      trades: Number(r.trades),
-      takerBuyBase: r.taker_buy_base,
-      takerBuyQuote: r.taker_buy_quote,
-    }));
+    return rows.map((r) => klineFromRow(r, r.symbol, r.interval));
   }
 
   async symbols(): Promise<string[]> {

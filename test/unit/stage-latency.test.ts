@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
-import { EgressLatency } from '../../system/gateway/egress-latency.ts';
+import { StageLatency } from '../../system/gateway/stage-latency.ts';
 
 const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
-test('EgressLatency: events handed over count only once flushed, each once, as now − pt', () => {
-  const e = new EgressLatency();
+test('StageLatency: events handed over count only once flushed, each once, as now − pt', () => {
+  const e = new StageLatency();
   const t = nowUs();
   e.handedOver(t - 5_000);
   e.handedOver(t - 50_000);
@@ -23,8 +23,8 @@ test('EgressLatency: events handed over count only once flushed, each once, as n
   e.stop();
 });
 
-test('EgressLatency: a pt in the future counts as 0 and is reported; unstamped events are ignored; reset starts a window', () => {
-  const e = new EgressLatency();
+test('StageLatency: a pt in the future counts as 0 and is reported; unstamped events are ignored; reset starts a window', () => {
+  const e = new StageLatency();
   e.recordNow(nowUs() + 1_000_000);
   e.recordNow(0);
   e.handedOver(0);

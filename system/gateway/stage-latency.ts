@@ -1,14 +1,14 @@
-// The gateway's own share of end-to-end latency: for each market event, the
-// intended publish time (pt, stamped by the feed) → the end of the flush that
-// wrote it to the last of its subscribers' sockets. Recorded once per event,
-// not per subscriber, so it costs one histogram update per upstream event.
-// A benchmark compares it with what clients measure (pt → receipt) to tell
-// the cluster's latency from the load generator's own queueing.
+// One stage of end-to-end latency inside the gateway: for each market event,
+// its intended publish time (pt, stamped by the feed) → the moment it passed
+// this stage — its arrival (recordNow), or the end of the flush that wrote it
+// to the last of its subscribers' sockets (handedOver + flushed). Recorded
+// once per event, not per subscriber. A benchmark compares the stages with
+// what clients measure (pt → receipt) to place a latency tail.
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 
 const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
-export interface EgressLatencySnapshot {
+export interface StageLatencySnapshot {
   count: number;
   p50Ms: number;
   p99Ms: number;
@@ -20,7 +20,7 @@ export interface EgressLatencySnapshot {
   hist: string;
 }
 
-export class EgressLatency {
+export class StageLatency {
   #hist: Histogram = build({ numberOfSignificantValueDigits: 3 });
   #pending: number[] = [];
   #negative = 0;
@@ -30,14 +30,7 @@ export class EgressLatency {
 
   /** The same measure at one instant (e.g. an event's arrival from the push-server). */
   recordNow(publishTimeUs: number): void {
-    if (publishTimeUs <= 0) return;
-    let v = nowUs() - publishTimeUs;
-    if (v < 0) {
-      this.#negative++;
-      v = 0;
-    }
-    this.#hist.recordValue(v);
-    this.#interval.recordValue(v);
+    if (publishTimeUs > 0) this.#record(nowUs() - publishTimeUs);
   }
 
   /** An event's fan-out reached every subscriber; it is on the wire at the next flush. */
@@ -50,16 +43,17 @@ export class EgressLatency {
     const n = this.#pending.length;
     if (n === 0) return;
     const now = nowUs();
-    for (let i = 0; i < n; i++) {
-      let v = now - this.#pending[i]!;
-      if (v < 0) {
-        this.#negative++;
-        v = 0;
-      }
-      this.#hist.recordValue(v);
-      this.#interval.recordValue(v);
-    }
+    for (let i = 0; i < n; i++) this.#record(now - this.#pending[i]!);
     this.#pending.length = 0;
+  }
+
+  #record(us: number): void {
+    if (us < 0) {
+      this.#negative++;
+      us = 0;
+    }
+    this.#hist.recordValue(us);
+    this.#interval.recordValue(us);
   }
 
   /** Closes a stats interval. */
@@ -69,7 +63,7 @@ export class EgressLatency {
   }
 
   /** Everything since the last reset; reset=true starts a new window (a benchmark's measured phase). */
-  snapshot(reset: boolean): EgressLatencySnapshot {
+  snapshot(reset: boolean): StageLatencySnapshot {
     const h = this.#hist;
     const ms = (p: number) => (h.totalCount ? h.getValueAtPercentile(p) / 1000 : 0);
     const out = {

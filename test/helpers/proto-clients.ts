@@ -10,6 +10,7 @@ import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/p
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { ClientFrameSchema, PushService, ServerBatchSchema, ServerFrameSchema, type ServerFrame } from '../../proto/gen/client_pb.js';
+import { Waiters } from './waiters.ts';
 
 export type Cmd =
   | { kind: 'subscribe' | 'unsubscribe'; id: number; topics: string[] }
@@ -29,7 +30,9 @@ export abstract class ProtoClient {
   readonly r: Received = { events: [], results: new Map(), errors: [], resyncs: [], heartbeats: 0 };
   closed = false;
   closeInfo = '';
-  #waiters = new Set<() => void>();
+  #waiters = new Waiters();
+  /** Answer the gateway's heartbeat frames with a ping (TCP, gRPC, gRPC-web); off to test the timeout. */
+  protected answerHeartbeats = false;
   abstract readonly name: string;
   abstract open(): Promise<void>;
   abstract send(cmd: Cmd): void;
@@ -47,7 +50,7 @@ export abstract class ProtoClient {
   }
 
   protected wake(): void {
-    for (const w of this.#waiters) w();
+    this.#waiters.wake();
   }
 
   protected ended(info: string): void {
@@ -62,25 +65,25 @@ export abstract class ProtoClient {
     else if (k.case === 'result') this.r.results.set(Number(k.value.id), k.value.topics.length ? [...k.value.topics] : null);
     else if (k.case === 'error') this.r.errors.push({ id: Number(k.value.id), code: k.value.code, msg: k.value.msg });
     else if (k.case === 'resync') this.r.resyncs.push({ topic: k.value.topic, reason: k.value.reason, at: this.r.events.length });
-    else if (k.case === 'heartbeat') this.r.heartbeats++;
+    else if (k.case === 'heartbeat') {
+      this.r.heartbeats++;
+      if (this.answerHeartbeats) this.send({ kind: 'ping', id: 0 });
+    }
     this.wake();
   }
 
-  async waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-    if (cond()) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(new Error(`${this.name}: timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      const check = () => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      this.#waiters.add(check);
-    });
+  waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+    return this.#waiters.until(cond, timeoutMs, () => new Error(`${this.name}: timed out after ${timeoutMs} ms waiting for ${what}`));
+  }
+}
+
+/** A client of a host:port address (TCP, gRPC), answering heartbeats unless told not to. */
+abstract class AddressClient extends ProtoClient {
+  protected readonly addr: string;
+  constructor(addr: string, answerHeartbeats = true) {
+    super();
+    this.addr = addr;
+    this.answerHeartbeats = answerHeartbeats;
   }
 }
 
@@ -169,18 +172,11 @@ export class WsProtobufClient extends WsClientBase {
   }
 }
 
-export class TcpClient extends ProtoClient {
+export class TcpClient extends AddressClient {
   readonly name = 'tcp';
   socket!: Socket;
-  #addr: string;
-  #answerHeartbeats: boolean;
-  constructor(addr: string, answerHeartbeats = true) {
-    super();
-    this.#addr = addr;
-    this.#answerHeartbeats = answerHeartbeats;
-  }
   async open(): Promise<void> {
-    const [host, port] = this.#addr.split(':');
+    const [host, port] = this.addr.split(':');
     this.socket = netConnect(Number(port), host);
     this.socket.on('error', () => {});
     this.socket.on('close', () => this.ended('closed'));
@@ -191,7 +187,6 @@ export class TcpClient extends ProtoClient {
         const len = buf.readUInt32BE(0);
         const f = fromBinary(ServerFrameSchema, buf.subarray(4, 4 + len));
         buf = buf.subarray(4 + len);
-        if (f.kind.case === 'heartbeat' && this.#answerHeartbeats) this.send({ kind: 'ping', id: 0 });
         this.onFrame(f);
       }
     });
@@ -225,25 +220,15 @@ export class TcpClient extends ProtoClient {
 // The gateway's own method table (bytes in, bytes out) serves as the client's too.
 const PushClient = grpc.makeGenericClientConstructor(pushServiceDefinition, 'PushService');
 
-export class GrpcClient extends ProtoClient {
+export class GrpcClient extends AddressClient {
   readonly name = 'grpc';
   client!: grpc.Client;
   call!: grpc.ClientDuplexStream<Buffer, Buffer>;
-  #addr: string;
-  #answerHeartbeats: boolean;
-  constructor(addr: string, answerHeartbeats = true) {
-    super();
-    this.#addr = addr;
-    this.#answerHeartbeats = answerHeartbeats;
-  }
   async open(): Promise<void> {
-    this.client = new PushClient(this.#addr, grpc.credentials.createInsecure());
+    this.client = new PushClient(this.addr, grpc.credentials.createInsecure());
     this.call = (this.client as unknown as { stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).stream();
     this.call.on('data', (b: Buffer) => {
-      for (const f of fromBinary(ServerBatchSchema, b).frames) {
-        if (f.kind.case === 'heartbeat' && this.#answerHeartbeats) this.send({ kind: 'ping', id: 0 });
-        this.onFrame(f);
-      }
+      for (const f of fromBinary(ServerBatchSchema, b).frames) this.onFrame(f);
     });
     // The status is the call's real outcome ('end' of the readable side comes first either way).
     this.call.on('error', () => {});
@@ -283,7 +268,6 @@ export class GrpcWebClient extends ProtoClient {
   client!: Client<typeof PushService>;
   sessionId = '';
   #abort = new AbortController();
-  #answerHeartbeats: boolean;
   #paused: PromiseWithResolvers<void> | undefined;
   #headers: Record<string, string>;
   /** headers: sent with Subscribe (e.g. authorization: Bearer <jwt>). */
@@ -291,7 +275,7 @@ export class GrpcWebClient extends ProtoClient {
     super();
     this.#headers = headers;
     this.baseUrl = baseUrl;
-    this.#answerHeartbeats = answerHeartbeats;
+    this.answerHeartbeats = answerHeartbeats;
     this.wire = wire;
     this.name = wire;
   }
@@ -302,10 +286,7 @@ export class GrpcWebClient extends ProtoClient {
       try {
         for await (const batch of this.client.subscribe({ topics }, { signal: this.#abort.signal, headers: this.#headers })) {
           if (batch.sessionId) this.sessionId = batch.sessionId;
-          for (const f of batch.frames) {
-            if (f.kind.case === 'heartbeat' && this.#answerHeartbeats) this.send({ kind: 'ping', id: 0 });
-            this.onFrame(f);
-          }
+          for (const f of batch.frames) this.onFrame(f);
           if (batch.sessionId) this.wake();
           if (this.#paused) await this.#paused.promise;
         }

@@ -3,6 +3,7 @@
 import WebSocket from 'ws';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ServerFrameSchema, type ServerFrame } from '../../proto/gen/client_pb.js';
+import { Waiters } from './waiters.ts';
 
 export interface JsonMsg {
   stream?: string;
@@ -23,7 +24,7 @@ export class TestClient {
   closeReason = '';
   readonly opened: Promise<void>;
   readonly closed: Promise<void>;
-  #waiters = new Set<() => void>();
+  #waiters = new Waiters();
 
   constructor(url: string) {
     this.ws = new WebSocket(url, { perMessageDeflate: false });
@@ -36,7 +37,7 @@ export class TestClient {
       this.ws.once('close', (code, reason) => {
         this.closeCode = code;
         this.closeReason = reason.toString();
-        this.#wake();
+        this.#waiters.wake();
         resolve();
       }),
     );
@@ -57,7 +58,7 @@ export class TestClient {
           this.#seq(topic, d.seq, d.e === 'depthSnapshot');
         }
       }
-      this.#wake();
+      this.#waiters.wake();
     });
   }
 
@@ -68,29 +69,16 @@ export class TestClient {
     if (!snapshot || list.length === 0 || list.at(-1)! < seq) list.push(seq);
   }
 
-  #wake(): void {
-    for (const w of this.#waiters) w();
-  }
-
   send(obj: unknown): void {
     this.ws.send(typeof obj === 'string' || Buffer.isBuffer(obj) || obj instanceof Uint8Array ? (obj as string) : JSON.stringify(obj));
   }
 
-  async waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-    if (cond()) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last messages: ${JSON.stringify(this.json.slice(-3)).slice(0, 600)}`));
-      }, timeoutMs);
-      const check = () => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      this.#waiters.add(check);
-    });
+  waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+    return this.#waiters.until(
+      cond,
+      timeoutMs,
+      () => new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last messages: ${JSON.stringify(this.json.slice(-3)).slice(0, 600)}`),
+    );
   }
 
   /** The reply (result or error) to request id. */

@@ -44,6 +44,12 @@ veth, both directions) with nothing re-pointed. \`pushctl down\` (or Ctrl-C) rem
     servers: Flags.integer({ description: 'push-server processes (default: one per 4 usable CPUs, at least 2)', min: 1 }),
     symbols: Flags.integer({ description: 'symbols the feed simulates', default: 20, min: 1 }),
     rate: Flags.integer({ description: 'trades per second per symbol', default: 10, min: 0 }),
+    'flush-ms': Flags.integer({
+      description: 'least ms between a gateway\'s write rounds: fewer write syscalls for at most this much added latency (default 0: every event-loop turn)',
+      min: 0,
+      max: 1000,
+    }),
+    'publish-ms': Flags.integer({ description: 'least ms between the feed\'s publish turns (default 1)', min: 1, max: 1000 }),
     nats: Flags.string({ description: 'use this NATS server instead of starting one' }),
     redis: Flags.string({ description: 'use this Redis instead of starting one' }),
     'port-base': Flags.integer({ description: 'first port of the port plan; 0 picks free ports', default: 7100, min: 0 }),
@@ -89,7 +95,11 @@ veth, both directions) with nothing re-pointed. \`pushctl down\` (or Ctrl-C) rem
           ? { kind: 'spawn', port: (await freePorts(1, host))[0]! }
           : { kind: 'embedded' };
       if (flags.isolate) assertIsolatable({ bus: bus.kind, cache: cache.kind, history: history.kind });
-      input = { ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports, history };
+      input = {
+        ...counts, symbols: flags.symbols, rate: flags.rate, host, dataDir, bus, cache, ports, history,
+        ...(flags['flush-ms'] !== undefined ? { flushMs: flags['flush-ms'] } : {}),
+        ...(flags['publish-ms'] !== undefined ? { publishMs: flags['publish-ms'] } : {}),
+      };
       plan = planCluster(input);
     } catch (err) {
       fail(this, (err as Error).message, 2);

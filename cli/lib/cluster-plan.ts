@@ -117,6 +117,9 @@ export function portsFromList(ports: number[], c: RoleCounts): PortMap {
 export interface PlanInput extends RoleCounts {
   symbols: number;
   rate: number;
+  /** Gateway flushIntervalMs and feed publishIntervalMs; unset: the roles' defaults. */
+  flushMs?: number;
+  publishMs?: number;
   host: string;
   dataDir: string;
   bus: BusChoice;
@@ -242,7 +245,7 @@ export function planCluster(input: PlanInput): ClusterPlan {
       id,
       role: 'router',
       tier: 1,
-      config: { ...common(id), port },
+      config: { ...common(id), port, ...(input.flushMs !== undefined ? { flushIntervalMs: input.flushMs } : {}) },
       healthUrl: `${httpOf(id, port)}/healthz`,
       urls: { http: httpOf(id, port) },
       ports: [port],
@@ -276,7 +279,7 @@ export function planCluster(input: PlanInput): ClusterPlan {
       id,
       role: 'gateway',
       tier: 3,
-      config: { ...common(id), port },
+      config: { ...common(id), port, ...(input.flushMs !== undefined ? { flushIntervalMs: input.flushMs } : {}) },
       healthUrl: `${httpOf(id, port)}/healthz`,
       urls: { ws: `ws://${hostOf(id)}:${port}`, http: httpOf(id, port) },
       ports: [port],
@@ -286,7 +289,10 @@ export function planCluster(input: PlanInput): ClusterPlan {
     id: 'feed-1',
     role: 'feed',
     tier: 4,
-    config: { ...common('feed-1'), adminPort: ports.feedAdmin, symbols: input.symbols, rate: input.rate },
+    config: {
+      ...common('feed-1'), adminPort: ports.feedAdmin, symbols: input.symbols, rate: input.rate,
+      ...(input.publishMs !== undefined ? { publishIntervalMs: input.publishMs } : {}),
+    },
     healthUrl: `${httpOf('feed-1', ports.feedAdmin)}/healthz`,
     urls: { admin: httpOf('feed-1', ports.feedAdmin) },
     ports: [ports.feedAdmin],

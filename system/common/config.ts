@@ -79,6 +79,12 @@ export interface GatewayConfig extends CommonConfig {
   /** Rate-limit violations before the connection is closed. */
   inboundViolationsToClose: number;
   fanoutSliceMs: number;
+  /**
+   * Least time between two flush rounds (0: every event-loop turn). Frames
+   * that arrive meanwhile leave each client in the same write: fewer write
+   * syscalls (the gateway's main cost) for at most this much added latency.
+   */
+  flushIntervalMs: number;
   /** Drain: close existing clients over this many ms so they do not all reconnect at once. */
   drainSpreadMs: number;
   /** Require a token for every subscription (public data needs none by default). */
@@ -96,6 +102,11 @@ export interface FeedConfig extends CommonConfig {
   klineMs: number;
   depthSnapshotMs: number;
   depthLevels: number;
+  /**
+   * Least time between two publish turns: events due meanwhile go to the bus
+   * together (they keep their own intended times, so the wait counts as latency).
+   */
+  publishIntervalMs: number;
   /** Deterministic runs for tests. */
   seed: number;
 }
@@ -133,6 +144,7 @@ export const defaults = {
     inboundBurst: 20,
     inboundViolationsToClose: 50,
     fanoutSliceMs: 5,
+    flushIntervalMs: 0,
     drainSpreadMs: 5_000,
     requireAuth: false,
     auth: {},
@@ -146,6 +158,7 @@ export const defaults = {
     klineMs: 1000,
     depthSnapshotMs: 1000,
     depthLevels: 20,
+    publishIntervalMs: 1,
     seed: 0,
   }),
 };

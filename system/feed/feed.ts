@@ -39,6 +39,7 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
   const startedAt = Date.now();
   const epoch = config.epoch ?? startedAt;
   const maxPerTurn = config.maxEventsPerTurn ?? DEFAULT_MAX_EVENTS_PER_TURN;
+  const minTurnMs = Math.max(1, config.publishIntervalMs ?? 1);
   const sim = new MarketSimulator({
     symbols,
     rate: config.rate,
@@ -90,7 +91,7 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
     lagMs = next <= now ? now - next : 0;
     if (lagMs > maxLagMs) maxLagMs = lagMs;
     // Behind: yield to I/O and continue at once. On time: sleep until the next event is due.
-    const delay = next <= now ? 0 : Math.min(TICK_MS, Math.max(1, Math.ceil(next - now)));
+    const delay = next <= now ? 0 : Math.min(Math.max(TICK_MS, minTurnMs), Math.max(minTurnMs, Math.ceil(next - now)));
     if (!stopped) timer = setTimeout(turn, delay);
   };
 

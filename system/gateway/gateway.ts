@@ -50,6 +50,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     log,
     stats,
     fanoutSliceMs: config.fanoutSliceMs,
+    flushIntervalMs: config.flushIntervalMs,
     lingerMs: 3_000,
     notifyResync: resyncFrame,
   });

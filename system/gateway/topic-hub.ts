@@ -36,6 +36,9 @@ export class TopicHub {
   #fanout: ChunkedFanout<ClientConn>;
   #dirty = new Set<ClientConn>();
   #flushScheduled = false;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #flushIntervalMs: number;
+  #lastFlushAt = -Infinity;
   #upstream: Upstream;
   #log: Logger;
   #stats: ProcessStats;
@@ -53,6 +56,8 @@ export class TopicHub {
     log: Logger;
     stats: ProcessStats;
     fanoutSliceMs: number;
+    /** Least ms between flush rounds (0: every event-loop turn). */
+    flushIntervalMs?: number;
     lingerMs: number;
     notifyResync: ResyncNotifier;
   }) {
@@ -60,6 +65,7 @@ export class TopicHub {
     this.#log = o.log;
     this.#stats = o.stats;
     this.#lingerMs = o.lingerMs;
+    this.#flushIntervalMs = o.flushIntervalMs ?? 0;
     this.#notifyResync = o.notifyResync;
     this.#fanout = new ChunkedFanout({ sliceMs: o.fanoutSliceMs, onSliceEnd: () => this.flush() });
   }
@@ -78,14 +84,26 @@ export class TopicHub {
 
   markDirty(c: ClientConn): void {
     this.#dirty.add(c);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // Within the flush interval of the last round, wait for the rest of it:
+    // what arrives meanwhile joins the same write per client.
+    const wait = this.#flushIntervalMs - (performance.now() - this.#lastFlushAt);
+    if (wait >= 1) {
+      this.#flushTimer = setTimeout(this.#flushNow, wait);
+      this.#flushTimer.unref();
+    } else setImmediate(this.#flushNow);
   }
+
+  #flushNow = (): void => this.flush();
 
   flush(): void {
     this.#flushScheduled = false;
+    if (this.#flushTimer) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    this.#lastFlushAt = performance.now();
     for (const c of this.#dirty) c.flush();
     this.#dirty.clear();
     this.egress.flushed();

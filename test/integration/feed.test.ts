@@ -177,3 +177,42 @@ test('embedded: the feed publishes on an in-memory bus and stops cleanly', async
   assert.ok(subjects.has('md.trade.solusdt') && subjects.has('md.depthsnap.solusdt') && subjects.has('md.kline_1m.solusdt'), [...subjects].join(' '));
   await assert.rejects(fetch(`${handle.urls.admin}/healthz`), 'admin port closed after stop');
 });
+
+test('publishIntervalMs: events due between turns go out together and keep their own intended times', async () => {
+  const { startFeed } = await import('../../system/feed/feed.ts');
+  const { defaults } = await import('../../system/common/config.ts');
+  const { createLogger } = await import('../../system/common/logger.ts');
+  const { MemoryBus } = await import('../../system/common/bus.ts');
+  const bus = new MemoryBus();
+  const arrivals: Array<{ atMs: number; ptUs: number }> = [];
+  bus.subscribe('md.trade.>', (_subject, data) => {
+    arrivals.push({ atMs: performance.now(), ptUs: Number(fromBinary(EventSchema, data).publishTimeUs) });
+  });
+  const handle = await startFeed(
+    { ...defaults.feed(), adminPort: 0, symbols: 3, rate: 200, publishIntervalMs: 100 },
+    { log: createLogger('feed-batched'), bus },
+  );
+  const startedMs = performance.now();
+  try {
+    await sleep(1_000);
+  } finally {
+    await handle.stop();
+    await bus.close();
+  }
+  const elapsedMs = performance.now() - startedMs;
+  assert.ok(arrivals.length >= 300, `only ${arrivals.length} trades`);
+  // Bursts: arrivals more than 20 ms apart belong to different publish turns.
+  const bursts: Array<typeof arrivals> = [];
+  for (const a of arrivals) {
+    const last = bursts.at(-1);
+    if (last && a.atMs - last.at(-1)!.atMs <= 20) last.push(a);
+    else bursts.push([a]);
+  }
+  // At 600 trades/s a turn per millisecond would make hundreds of bursts; one per 100 ms makes about ten.
+  assert.ok(bursts.length <= Math.ceil(elapsedMs / 100) + 2 && bursts.length >= 4, `${bursts.length} bursts in ${Math.round(elapsedMs)} ms`);
+  // A full burst spans most of the interval in intended time (each trade keeps its own pt), and no more than a late turn would.
+  const spansMs = bursts.map((b) => (Math.max(...b.map((a) => a.ptUs)) - Math.min(...b.map((a) => a.ptUs))) / 1000);
+  assert.ok(Math.max(...spansMs) >= 50 && Math.max(...spansMs) <= 400, `burst spans ${spansMs.map(Math.round).join(', ')} ms of intended time`);
+  // Sequence order within a topic is unchanged by batching (checked by pt order per burst).
+  for (const b of bursts) for (let i = 1; i < b.length; i++) assert.ok(b[i]!.ptUs >= b[i - 1]!.ptUs, 'events leave in intended-time order');
+});

@@ -151,3 +151,16 @@ test('embedded plan: one process carrying every role config, no NATS URL, health
     plan.roles.flatMap((r) => r.ports.map(() => r.id)),
   );
 });
+
+test('--flush-ms and --publish-ms reach every gateway and the feed; unset, the roles keep their defaults', () => {
+  const tuned = planCluster(input({ flushMs: 4, publishMs: 2 }));
+  const gateways = tuned.roles.filter((r) => r.role === 'gateway');
+  assert.ok(gateways.length >= 2);
+  for (const g of gateways) assert.equal(g.config.flushIntervalMs, 4);
+  assert.equal(tuned.roles.find((r) => r.role === 'feed')!.config.publishIntervalMs, 2);
+  const plain = planCluster(input());
+  for (const r of plain.roles) {
+    assert.equal('flushIntervalMs' in r.config, false, r.id);
+    assert.equal('publishIntervalMs' in r.config, false, r.id);
+  }
+});

@@ -28,13 +28,19 @@ import {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RAW_ENTRY = join(ROOT, 'bench', 'lib', 'raw-broadcast-server.ts');
 
-// Saturation search: a step fails when fewer than this share of the expected
-// messages arrive, or when p99 latency passes this bound.
-const MIN_DELIVERED_SHARE = 0.9;
+// Saturation search: a step kept up when at least this share of the expected
+// messages arrived and p99 stayed under this bound (a growing backlog shows as
+// both; the bound is of the order of the raw baseline's own p99 when it is
+// saturated). Only steps that kept up count as the saturated rate: an
+// overloaded step can deliver a burst of backlog (over 100 % of its rate) at
+// seconds of latency, which is not a rate the pipeline sustains.
+const MIN_DELIVERED_SHARE = 0.95;
 const MAX_STEP_P99_MS = 1_000;
+// After an overload, "recovered" means keeping up again at an ordinary latency.
+const RECOVERED_P99_MS = 100;
 const SETTLE_MS = 1_000;
 const RECOVER_MAX_MS = 15_000;
-const REFINE_STEPS = 2;
+const REFINE_STEPS = 3;
 // Raw baseline credit: ~200 KB of frames in flight per socket at most, so the
 // kernel's loopback buffers (MBs per socket, shared memory) never fill up.
 const RAW_ACK_EVERY = 64;
@@ -58,6 +64,9 @@ interface Options {
   pin: Record<string, string>;
   /** Skip the saturation search: measure latency at this rate (trades/s/sym) only. */
   latencyRate?: number;
+  /** Gateway flushIntervalMs and feed publishIntervalMs; unset: the roles' defaults. */
+  flushMs?: number;
+  publishMs?: number;
 }
 
 function parseOptions(): Options {
@@ -78,6 +87,8 @@ function parseOptions(): Options {
       'max-seconds': { type: 'string' },
       'latency-rate': { type: 'string' },
       pin: { type: 'string', default: '' },
+      'flush-ms': { type: 'string' },
+      'publish-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -99,6 +110,8 @@ function parseOptions(): Options {
   --pin ROLE=CPUS,...    CPU affinity (taskset) per process, e.g. gateway=1,load-clients=0;
                          the raw server takes the gateway's CPUs
   --latency-rate R       skip the saturation search; measure latency at R trades/s/sym only
+  --flush-ms MS          the gateway's flushIntervalMs (default: the gateway's default)
+  --publish-ms MS        the feed's publishIntervalMs (default: the feed's default)
   --max-seconds SECONDS  hard cap on the whole run (default: computed from the options)`);
     process.exit(0);
   }
@@ -129,6 +142,8 @@ function parseOptions(): Options {
     maxSeconds: 0,
     pin: parsePins(values.pin),
     ...(values['latency-rate'] !== undefined ? { latencyRate: int('latency-rate', values['latency-rate'], 0.01, 100_000) } : {}),
+    ...(values['flush-ms'] !== undefined ? { flushMs: int('flush-ms', values['flush-ms'], 0, 1_000) } : {}),
+    ...(values['publish-ms'] !== undefined ? { publishMs: int('publish-ms', values['publish-ms'], 1, 1_000) } : {}),
   };
   // Each phase: connect + settle + measure; each step: settle + measure, plus recovery after a failed one.
   // Raw phase, saturation steps, one recovery probe, up to 1 + REFINE_STEPS + 1 fresh clusters with reconnects.
@@ -411,11 +426,12 @@ async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFlee
     startRole('feed', {
       id: 'feed-1', nats: cluster.nats.url, routers: [cluster.routerUrl], adminPort: 0, heartbeatMs: 300,
       symbols: o.symbols, rate: startRate, tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000,
+      ...(o.publishMs !== undefined ? { publishIntervalMs: o.publishMs } : {}),
     }),
   );
   await waitFor(async () => (await getJson<{ symbols: string[] }>(`${cluster.routerUrl}/v1/symbols`)).symbols.length >= o.symbols, 15_000, 'the feed symbols at the router');
   // Admission control would only slow the benchmark's own connect burst.
-  await withProfile('gateway', () => cluster.startGateway(1, { acceptRate: 100_000 }));
+  await withProfile('gateway', () => cluster.startGateway(1, { acceptRate: 100_000, ...(o.flushMs !== undefined ? { flushIntervalMs: o.flushMs } : {}) }));
   const gateways = await getJson<{ gateways: { id: string; url: string }[] }>(`${cluster.routerUrl}/v1/gateways?protocol=ws`);
   const gatewayUrl = gateways.gateways[0]?.url;
   if (!gatewayUrl) throw new Error('the router lists no ws gateway');
@@ -504,7 +520,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
       const p99Ms = s.hist.totalCount ? s.hist.getValueAtPercentile(99) / 1000 : 0;
       const share = s.eventsPerSec / expectedPerSec(rate);
       seconds.push({ deliveredShare: round(share, 3), p99Ms });
-      if (share >= MIN_DELIVERED_SHARE && p99Ms < 100) return { rate: round(rate, 3), recovered: true, ms: Date.now() - t0, seconds };
+      if (share >= MIN_DELIVERED_SHARE && p99Ms < RECOVERED_P99_MS) return { rate: round(rate, 3), recovered: true, ms: Date.now() - t0, seconds };
     }
     return { rate: round(rate, 3), recovered: false, ms: Date.now() - t0, seconds };
   };
@@ -544,14 +560,16 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
     rate = next;
   }
   // --latency-rate: no search; "best" is a stand-in at twice the asked rate so half load is that rate.
-  const best = steps.length
-    ? steps.reduce((a, s) => (s.sustainedPerSec > a.sustainedPerSec ? s : a), steps[0]!)
+  const kept = steps.filter((s) => s.ok);
+  if (steps.length && !kept.length) throw new Error(`the pipeline kept up at no step (first rate ${o.startRate}/s/sym): lower --start-rate`);
+  const best = kept.length
+    ? kept.reduce((a, s) => (s.sustainedPerSec > a.sustainedPerSec ? s : a), kept[0]!)
     : { sustainedPerSec: 2 * o.latencyRate! * plan.totalSubscriptions, rate: 2 * o.latencyRate! };
   const saturated = bad !== 0;
   const halfRate = best.sustainedPerSec / 2 / plan.totalSubscriptions;
   if (o.latencyRate) console.log(`  --latency-rate ${o.latencyRate}: no saturation search`);
   else console.log(
-    `  best sustained ${fmtRate(best.sustainedPerSec)} at rate ${best.rate}/s/sym${saturated ? '' : ' (never saturated within --max-steps: a lower bound)'}` +
+    `  best sustained (≥ ${MIN_DELIVERED_SHARE * 100} % delivered, p99 ≤ ${MAX_STEP_P99_MS} ms) ${fmtRate(best.sustainedPerSec)} at rate ${best.rate}/s/sym${saturated ? '' : ' (never saturated within --max-steps: a lower bound)'}` +
       `; half load = ${round(halfRate, 3)} trades/s/sym on a fresh cluster`,
   );
 
@@ -663,11 +681,16 @@ async function main(): Promise<void> {
   for (const iv of intervals) iv.hist.destroy();
 
   const rows: Array<[string, string]> = [];
-  if (raw) rows.push(['(a) raw ws broadcast', `${fmtRate(raw.deliveredPerSec)} · ${raw.messagesPerWrite ?? '?'} msgs/write  [CPU ${fmtCpu(raw.cpu)}]`]);
+  if (raw) {
+    rows.push(['(a) raw ws broadcast', `${fmtRate(raw.deliveredPerSec)} · ${raw.messagesPerWrite ?? '?'} msgs/write  [CPU ${fmtCpu(raw.cpu)}]`]);
+    // Saturated through its credit window: a throughput ceiling, not a latency target.
+    if ('latencyAtSaturation' in raw) rows.push(['    its latency', fmtLatency(raw.latencyAtSaturation)]);
+  }
   if (pipeline?.saturatedDeliveredPerSec != null) {
     rows.push(['(b) pipeline, saturated', `${fmtRate(pipeline.saturatedDeliveredPerSec!)} at ${pipeline.saturatedRate} trades/s/sym${pipeline.saturated ? '' : ' (not saturated: lower bound)'}`]);
     const at = pipeline.steps.find((s) => s.rate === pipeline.saturatedRate);
     rows.push(['    at that step', `${at?.messagesPerWrite ?? '?'} msgs/write at the gateway  [CPU ${fmtCpu(at?.cpu ?? {})}]`]);
+    if (at) rows.push(['    its latency', fmtLatency(at.latency)]);
   }
   if (ratio !== undefined) rows.push(['ratio b/a', `${ratio}  (goal ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'})`]);
   if (pipeline) {

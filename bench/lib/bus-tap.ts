@@ -1,5 +1,6 @@
-// A bus tap: subscribes to every trade on NATS (md.trade.>) and records
-// receive time − pt, the latency of feed → NATS alone. Set against the
+// A bus tap: subscribes to trades on NATS (md.trade.> or the subjects given,
+// a sample keeps its own CPU out of the way) and records receive time − pt,
+// the latency of feed → NATS alone. Set against the
 // clients' end-to-end figure it splits the pipeline's latency into
 // "feed + bus" and "push-server + gateway". Same IPC snaps as load-clients.
 import { build, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
@@ -12,26 +13,26 @@ import type { SnapReply } from './load-clients.ts';
 async function main(): Promise<void> {
   const url = process.argv[2]!;
   const maxMs = Number(process.argv[3] ?? 600_000);
+  const subjects = (process.argv[4] || 'md.trade.>').split(',');
   const nc = await connectNats(url, 'bench-bus-tap');
   const hist = build({ numberOfSignificantValueDigits: 3 });
   let events = 0;
   let bytes = 0;
   let negative = 0;
   let lastSnap = performance.now();
-  nc.subscribe('md.trade.>', {
-    callback: (err, msg) => {
-      if (err) return;
-      const pt = readEventHeader(msg.data).publishTimeUs;
-      events++;
-      bytes += msg.data.length;
-      let lat = nowUs() - pt;
-      if (lat < 0) {
-        negative++;
-        lat = 0;
-      }
-      hist.recordValue(lat);
-    },
-  });
+  const onMsg = (err: Error | null, msg: { data: Uint8Array }) => {
+    if (err) return;
+    const pt = readEventHeader(msg.data).publishTimeUs;
+    events++;
+    bytes += msg.data.length;
+    let lat = nowUs() - pt;
+    if (lat < 0) {
+      negative++;
+      lat = 0;
+    }
+    hist.recordValue(lat);
+  };
+  for (const subject of subjects) nc.subscribe(subject, { callback: onMsg });
   process.on('message', (m: IpcMessage) => {
     if (m.type === 'snap') {
       const now = performance.now();

@@ -49,9 +49,9 @@ export class LoadFleet {
     return LoadFleet.#spawn(Array.from({ length: procs }, (_, i) => new BenchChild(`load-clients-${i + 1}`, ENTRY, [String(maxMs)])));
   }
 
-  /** One process watching the bus itself (bus-tap.ts): the feed → NATS part of the latency. */
-  static tap(natsUrl: string, maxMs: number): Promise<LoadFleet> {
-    return LoadFleet.#spawn([new BenchChild('bus-tap', TAP_ENTRY, [natsUrl, String(maxMs)])]);
+  /** One process watching the bus itself (bus-tap.ts): the feed → NATS part of the latency, on these subjects (default every trade). */
+  static tap(natsUrl: string, maxMs: number, subjects: string[] = ['md.trade.>']): Promise<LoadFleet> {
+    return LoadFleet.#spawn([new BenchChild('bus-tap', TAP_ENTRY, [natsUrl, String(maxMs), subjects.join(',')])]);
   }
 
   static async #spawn(children: BenchChild[]): Promise<LoadFleet> {

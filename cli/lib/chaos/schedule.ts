@@ -107,9 +107,13 @@ export function startFaultSchedule(specs: FaultSpec[], o: ScheduleOptions): Runn
       }, Math.max(0, ms));
       timers.set(t, resolve);
     });
+  // Timers may fire a millisecond early by this clock: nothing starts or ends before its time.
+  const waitUntil = async (atMs: number) => {
+    while (!stopped && now() < atMs) await wait(Math.max(1, atMs - now()));
+  };
 
   const runOne = async (ev: FaultEvent) => {
-    await wait(ev.spec.atMs - now());
+    await waitUntil(ev.spec.atMs);
     if (stopped) return;
     ev.startedMs = now();
     try {
@@ -129,7 +133,7 @@ export function startFaultSchedule(specs: FaultSpec[], o: ScheduleOptions): Runn
             return;
           }
           if (ev.spec.forMs !== undefined) {
-            await wait(ev.spec.forMs);
+            await waitUntil(now() + ev.spec.forMs);
             if (sessions.delete(undo)) {
               await undo.revert();
               ev.endedMs = now();
@@ -175,7 +179,7 @@ export function startFaultSchedule(specs: FaultSpec[], o: ScheduleOptions): Runn
       sessions.set(s, ev);
       print(`fault at ${ev.startedMs} ms: ${ev.message}`);
       if (spec.forMs !== undefined) {
-        await wait(spec.forMs);
+        await waitUntil(now() + spec.forMs);
         if (sessions.delete(s)) {
           await s.revert();
           ev.endedMs = now();

@@ -245,7 +245,7 @@ export function planCluster(input: PlanInput): ClusterPlan {
       id,
       role: 'router',
       tier: 1,
-      config: { ...common(id), port, ...(input.flushMs !== undefined ? { flushIntervalMs: input.flushMs } : {}) },
+      config: { ...common(id), port },
       healthUrl: `${httpOf(id, port)}/healthz`,
       urls: { http: httpOf(id, port) },
       ports: [port],

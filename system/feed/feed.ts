@@ -39,7 +39,7 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
   const startedAt = Date.now();
   const epoch = config.epoch ?? startedAt;
   const maxPerTurn = config.maxEventsPerTurn ?? DEFAULT_MAX_EVENTS_PER_TURN;
-  const minTurnMs = Math.max(1, config.publishIntervalMs ?? 1);
+  const minTurnMs = Math.max(1, config.publishIntervalMs);
   const sim = new MarketSimulator({
     symbols,
     rate: config.rate,

@@ -57,7 +57,7 @@ export class TopicHub {
     stats: ProcessStats;
     fanoutSliceMs: number;
     /** Least ms between flush rounds (0: every event-loop turn). */
-    flushIntervalMs?: number;
+    flushIntervalMs: number;
     lingerMs: number;
     notifyResync: ResyncNotifier;
   }) {
@@ -65,7 +65,7 @@ export class TopicHub {
     this.#log = o.log;
     this.#stats = o.stats;
     this.#lingerMs = o.lingerMs;
-    this.#flushIntervalMs = o.flushIntervalMs ?? 0;
+    this.#flushIntervalMs = o.flushIntervalMs;
     this.#notifyResync = o.notifyResync;
     this.#fanout = new ChunkedFanout({ sliceMs: o.fanoutSliceMs, onSliceEnd: () => this.flush() });
   }

@@ -1,6 +1,9 @@
 // Small JSON-over-HTTP helpers shared by the roles' admin and public APIs.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import { TLS_HANDSHAKE_TIMEOUT_MS, type TlsMaterial } from './tls.ts';
+import { httpCall, type CallOptions } from './http-client.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 export type Routes = Record<string, Handler>; // key: "GET /v1/path"
@@ -55,8 +58,9 @@ export function routeRequest(routes: Routes): (req: IncomingMessage, res: Server
     Promise.resolve()
       .then(() => handler(req, res, url))
       .catch((err: unknown) => {
-        const status = err instanceof HttpError ? err.status : 500;
-        if (!res.headersSent) sendJson(res, status, { error: err instanceof Error ? err.message : String(err) });
+        // Only an HttpError's message is meant for the caller; anything else stays in the role (no internals in bodies).
+        const known = err instanceof HttpError;
+        if (!res.headersSent) sendJson(res, known ? err.status : 500, { error: known ? err.message : 'internal error' });
         else res.destroy();
       });
   };
@@ -73,14 +77,17 @@ export async function listen(server: NetServer, port: number, host: string): Pro
   return (server.address() as AddressInfo).port;
 }
 
-export function createJsonServer(routes: Routes): Server {
-  const server = createServer(routeRequest(routes));
+/** A plain HTTP server, or HTTPS when given a certificate (system/common/tls.ts). */
+export function createJsonServer(routes: Routes): Server;
+export function createJsonServer(routes: Routes, tls: TlsMaterial | undefined): Server | HttpsServer;
+export function createJsonServer(routes: Routes, tls?: TlsMaterial): Server | HttpsServer {
+  const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, routeRequest(routes)) : createServer(routeRequest(routes));
   server.keepAliveTimeout = 5_000;
   return server;
 }
 
 /** Closes a server and every connection it still holds. */
-export async function closeServer(server: Server): Promise<void> {
+export async function closeServer(server: Server | HttpsServer): Promise<void> {
   if (!server.listening) return;
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
@@ -88,9 +95,12 @@ export async function closeServer(server: Server): Promise<void> {
   });
 }
 
-export async function fetchJson<T>(url: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<T> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs ?? 3_000) });
-  const text = await res.text();
-  if (!res.ok) throw new HttpError(res.status, `${init.method ?? 'GET'} ${url}: ${res.status} ${text.slice(0, 200)}`);
-  return JSON.parse(text) as T;
+/**
+ * A JSON call to another role, on a kept-alive connection (http-client.ts:
+ * cheaper than fetch for the polls every role makes while idle).
+ */
+export async function fetchJson<T>(url: string, init: CallOptions = {}): Promise<T> {
+  const res = await httpCall(url, init);
+  if (res.status < 200 || res.status > 299) throw new HttpError(res.status, `${init.method ?? 'GET'} ${url}: ${res.status} ${res.text.slice(0, 200)}`);
+  return JSON.parse(res.text) as T;
 }

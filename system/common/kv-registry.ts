@@ -22,8 +22,9 @@ export class KvRegistry implements RegistryStore {
     this.#expiryMs = expiryMs;
   }
 
-  static async open(nc: NatsConnection, expiryMs = DEFAULT_EXPIRY_MS): Promise<KvRegistry> {
-    const kv = await new Kvm(nc).create(REGISTRY_BUCKET, { history: 1, ttl: expiryMs });
+  /** `replicas`: copies of the bucket in a NATS cluster (3 keeps answering with one node down). */
+  static async open(nc: NatsConnection, expiryMs = DEFAULT_EXPIRY_MS, replicas = 1): Promise<KvRegistry> {
+    const kv = await new Kvm(nc).create(REGISTRY_BUCKET, { history: 1, ttl: expiryMs, replicas });
     const reg = new KvRegistry(kv, expiryMs);
     await reg.#watch();
     return reg;

@@ -2,8 +2,8 @@
 // of already-encoded Events. Writing it by hand frames the event bytes as
 // they are (tag, length, bytes) with one copy, instead of building message
 // objects for the generic encoder.
-import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
-import { LinkBatchSchema, type LinkNotice } from '../../proto/gen/internal_pb.js';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { LinkNoticeSchema, type LinkNotice } from '../../proto/gen/internal_pb.js';
 
 function varintSize(n: number): number {
   let size = 1;
@@ -31,34 +31,46 @@ export function frameField1(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-export function encodeLinkBatch(events: readonly Uint8Array[], notices: LinkNotice[] = []): Uint8Array {
+/** What a LinkBatch carries, in order: an encoded Event, or a notice about one topic. */
+export type LinkItem = Uint8Array | LinkNotice;
+
+/**
+ * Events and notices in the order they were queued (fields 1 and 2
+ * interleaved), so a notice about a topic lands exactly between the events
+ * before and after it.
+ */
+export function encodeLinkItems(items: readonly LinkItem[]): Uint8Array {
   let size = 0;
-  for (const e of events) size += 1 + varintSize(e.length) + e.length;
-  const tail = notices.length ? toBinary(LinkBatchSchema, create(LinkBatchSchema, { notices })) : undefined;
-  const out = new Uint8Array(size + (tail?.length ?? 0));
-  let pos = 0;
-  for (const e of events) {
-    out[pos++] = 0x0a;
-    pos = writeVarint(out, pos, e.length);
-    out.set(e, pos);
-    pos += e.length;
+  const encoded: (Uint8Array | undefined)[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    const bytes = it instanceof Uint8Array ? it : (encoded[i] = toBinary(LinkNoticeSchema, it));
+    size += 1 + varintSize(bytes.length) + bytes.length;
   }
-  if (tail) out.set(tail, pos);
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    const bytes = it instanceof Uint8Array ? it : encoded[i]!;
+    out[pos++] = it instanceof Uint8Array ? 0x0a : 0x12;
+    pos = writeVarint(out, pos, bytes.length);
+    out.set(bytes, pos);
+    pos += bytes.length;
+  }
   return out;
 }
 
-/** Decodes a LinkBatch; event bytes are views into buf (no copy). */
-export function decodeLinkBatch(buf: Uint8Array): { events: Uint8Array[]; notices: LinkNotice[] } {
-  const events: Uint8Array[] = [];
+export function encodeLinkBatch(events: readonly Uint8Array[], notices: LinkNotice[] = []): Uint8Array {
+  return encodeLinkItems(notices.length ? [...events, ...notices] : events);
+}
+
+/** Decodes a LinkBatch in order; event bytes are views into buf (no copy). */
+export function decodeLinkItems(buf: Uint8Array): LinkItem[] {
+  const items: LinkItem[] = [];
   let pos = 0;
-  let noticesFrom = -1;
   while (pos < buf.length) {
-    const key = buf[pos]!;
-    if (key !== 0x0a) {
-      noticesFrom = pos; // notices (field 2) follow the events
-      break;
-    }
-    pos++;
+    const key = buf[pos++]!;
+    if (key !== 0x0a && key !== 0x12) throw new Error(`unexpected field key ${key} in LinkBatch`);
     let len = 0;
     let mul = 1;
     for (;;) {
@@ -68,10 +80,21 @@ export function decodeLinkBatch(buf: Uint8Array): { events: Uint8Array[]; notice
       if (b < 0x80) break;
       mul *= 128;
     }
-    if (pos + len > buf.length) throw new Error('truncated event in LinkBatch');
-    events.push(buf.subarray(pos, pos + len));
+    if (pos + len > buf.length) throw new Error(`truncated ${key === 0x0a ? 'event' : 'notice'} in LinkBatch`);
+    const bytes = buf.subarray(pos, pos + len);
+    items.push(key === 0x0a ? bytes : fromBinary(LinkNoticeSchema, bytes));
     pos += len;
   }
-  const notices = noticesFrom >= 0 ? fromBinary(LinkBatchSchema, buf.subarray(noticesFrom)).notices : [];
+  return items;
+}
+
+/** Decodes a LinkBatch into its events and its notices (order between the two lists is lost). */
+export function decodeLinkBatch(buf: Uint8Array): { events: Uint8Array[]; notices: LinkNotice[] } {
+  const events: Uint8Array[] = [];
+  const notices: LinkNotice[] = [];
+  for (const it of decodeLinkItems(buf)) {
+    if (it instanceof Uint8Array) events.push(it);
+    else notices.push(it);
+  }
   return { events, notices };
 }

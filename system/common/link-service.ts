@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { LinkRequestSchema, type LinkRequest } from '../../proto/gen/internal_pb.js';
+import { bearerOf, sameSecret, type ClusterSecrets } from './secrets.ts';
 
 const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
@@ -32,3 +33,43 @@ export const LINK_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
   'grpc.max_send_message_length': 64 * 1024 * 1024,
 };
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+/**
+ * Every call on a server's link port must carry the cluster token
+ * (`authorization: Bearer <clusterToken>` metadata); any other call ends at
+ * once with UNAUTHENTICATED, before a handler sees it. A server started
+ * without secrets has no token to check: it takes links from loopback only
+ * (as its admin listener takes cluster calls), and PERMISSION_DENIED otherwise.
+ */
+export function linkAuthInterceptor(secrets: ClusterSecrets | undefined, onRefused: (why: string, peer: string) => void = () => {}): grpc.ServerInterceptor {
+  const refusal = (md: grpc.Metadata, remote: string | undefined): { code: grpc.status; details: string } | undefined => {
+    if (!secrets) {
+      return LOOPBACK.has(remote ?? '') ? undefined : { code: grpc.status.PERMISSION_DENIED, details: 'this server has no cluster credential configured: it takes links from loopback only' };
+    }
+    const presented = bearerOf(String(md.get('authorization')[0] ?? ''));
+    if (presented === undefined) return { code: grpc.status.UNAUTHENTICATED, details: 'credential required: send the cluster token as authorization: Bearer <token>' };
+    if (!sameSecret(presented, secrets.clusterToken)) return { code: grpc.status.UNAUTHENTICATED, details: 'credential not accepted' };
+    return undefined;
+  };
+  return (_method, call) =>
+    new grpc.ServerInterceptingCall(
+      call,
+      new grpc.ResponderBuilder()
+        .withStart((next) => {
+          next(
+            new grpc.ServerListenerBuilder()
+              .withOnReceiveMetadata((md, mdNext) => {
+                const refused = refusal(md, call.getConnectionInfo().remoteAddress);
+                if (!refused) return mdNext(md);
+                onRefused(refused.details, call.getPeer());
+                call.sendStatus({ ...refused, metadata: new grpc.Metadata() });
+              })
+              .build(),
+          );
+        })
+        .build(),
+    );
+}
+

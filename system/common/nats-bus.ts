@@ -1,10 +1,14 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Bus, BusHandler, BusSubscription } from './bus.ts';
 
-export async function connectNats(url: string, name: string): Promise<NatsConnection> {
+import type { Credential } from './secrets.ts';
+
+/** Connects to NATS; `auth` is the user of a server that takes only its users (the cluster's secrets). */
+export async function connectNats(url: string, name: string, auth?: Credential): Promise<NatsConnection> {
   return connect({
     servers: url.split(','),
     name,
+    ...(auth ? { user: auth.user, pass: auth.password } : {}),
     maxReconnectAttempts: -1, // a bus restart must not end a role
     reconnectTimeWait: 250,
     pingInterval: 10_000,
@@ -22,8 +26,8 @@ export class NatsBus implements Bus {
     this.#owned = owned;
   }
 
-  static async connect(url: string, name: string): Promise<NatsBus> {
-    return new NatsBus(await connectNats(url, name), true);
+  static async connect(url: string, name: string, auth?: Credential): Promise<NatsBus> {
+    return new NatsBus(await connectNats(url, name, auth), true);
   }
 
   publish(subject: string, data: Uint8Array): void {

@@ -5,6 +5,9 @@ import { createLogger, type Logger } from './logger.ts';
 import type { Bus } from './bus.ts';
 import { NatsBus } from './nats-bus.ts';
 import type { RegistryStore } from './registry.ts';
+import { readSecretsFile, type ClusterSecrets, type Credential } from './secrets.ts';
+import { trustCaFile } from './tls.ts';
+import { raiseFdLimitAndLog } from './fd-limit.ts';
 
 export interface RoleHandle {
   /** What the readiness line and `pushctl up` print, e.g. { ws: 'ws://…' }. */
@@ -18,6 +21,8 @@ export interface RoleContext {
   bus?: Bus;
   /** Embedded mode hands the router an in-memory registry; otherwise it opens the JetStream KV one. */
   registry?: RegistryStore;
+  /** The cluster's secrets (config.secretsFile), when the role was given them. */
+  secrets?: ClusterSecrets;
 }
 
 /**
@@ -56,12 +61,19 @@ export function installStopHandlers(log: Logger, stop: (code: number) => Promise
   });
 }
 
+/** The NATS user a role connects as: its kind's, when its config says the server takes only the cluster's users. */
+export function natsCredential(role: RoleName, config: { natsAuth?: boolean; id: string }, secrets: ClusterSecrets | undefined): Credential | undefined {
+  if (!config.natsAuth) return undefined;
+  if (!secrets) throw new Error(`${config.id}: natsAuth is set but no secretsFile names the cluster's NATS credentials`);
+  return secrets.nats[role];
+}
+
 export async function runRole<R extends RoleName>(
   role: R,
   start: (config: ReturnType<typeof configFromArgv<R>>, ctx: RoleContext) => Promise<RoleHandle>,
 ): Promise<void> {
   const config = configFromArgv(role);
-  const log = createLogger(config.id, config.logFile);
+  const log = createLogger(config.id, config.logFile, undefined, { role });
   let handle: RoleHandle | undefined;
   let bus: Bus | undefined;
   const stop = stopProcessOnce(async (code) => {
@@ -76,9 +88,13 @@ export async function runRole<R extends RoleName>(
     process.exit(code);
   });
   installStopHandlers(log, stop);
+  // Every client connection is a file descriptor: run with the hard limit, and say what it is.
+  raiseFdLimitAndLog(log);
   try {
-    if (config.nats) bus = await NatsBus.connect(config.nats, config.id);
-    handle = await start(config, { log, bus });
+    const secrets = config.secretsFile ? readSecretsFile(config.secretsFile) : undefined;
+    if (config.tlsCaFile) trustCaFile(config.tlsCaFile);
+    if (config.nats) bus = await NatsBus.connect(config.nats, config.id, natsCredential(role, config, secrets));
+    handle = await start(config, { log, bus, ...(secrets ? { secrets } : {}) });
     log.info('ready', { urls: handle.urls });
     process.stdout.write(JSON.stringify({ ready: true, id: config.id, role, pid: process.pid, urls: handle.urls }) + '\n');
   } catch (err) {

@@ -12,6 +12,14 @@ export class TokenBucket {
     this.#last = now;
   }
 
+  /** A new rate and burst from now on (live config); tokens already saved never exceed the new burst. */
+  setRate(ratePerSec: number, burst: number, now = performance.now()): void {
+    this.take(0, now);
+    this.#rate = ratePerSec;
+    this.#burst = burst;
+    this.#tokens = Math.min(this.#tokens, burst);
+  }
+
   take(n = 1, now = performance.now()): boolean {
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
     this.#last = now;

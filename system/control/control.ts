@@ -2,10 +2,15 @@
 // and friends. It holds no state: the topology comes from the routers'
 // registry, and actions (drain, live config) go straight to the node's own
 // admin endpoint, which then reports its new state in its next heartbeat.
+// Its one listener is an admin listener: every action needs the operator's
+// admin token, which control then uses on the node's own admin listener.
 import type { ControlConfig } from '../common/config.ts';
 import { Heartbeat } from '../common/heartbeat.ts';
-import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson, type Routes } from '../common/http.ts';
+import { adminAuth, clusterAuth, createAdminServer } from '../common/admin-http.ts';
+import { closeServer, fetchJson, HttpError, listen, readJson, sendJson, type Routes } from '../common/http.ts';
 import { ProcessStats } from '../common/process-stats.ts';
+import { RoleMetrics } from '../common/metrics.ts';
+import { controlMetrics } from '../common/metrics-roles.ts';
 import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 
@@ -49,6 +54,8 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
   let draining = false;
   let url = '';
   let nextRouter = 0;
+  const asRole = clusterAuth(ctx.secrets);
+  const asOperator = adminAuth(ctx.secrets);
 
   /** Live nodes from the first router that answers, starting with the last one that did. */
   const fetchNodes = async (): Promise<{ nodes: NodeRecord[]; router: string }> => {
@@ -57,9 +64,7 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
     for (let i = 0; i < routers.length; i++) {
       const router = routers[(nextRouter + i) % routers.length]!;
       try {
-        const res = await fetch(`${router}/v1/nodes`, { signal: AbortSignal.timeout(ROUTER_TIMEOUT_MS) });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const body = (await res.json()) as { nodes: NodeRecord[] };
+        const body = await fetchJson<{ nodes: NodeRecord[] }>(`${router}/v1/nodes`, { headers: asRole, timeoutMs: ROUTER_TIMEOUT_MS });
         nextRouter = (nextRouter + i) % routers.length;
         return { nodes: body.nodes, router };
       } catch (err) {
@@ -78,14 +83,14 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
   /** POSTs to a node's admin endpoint and relays its answer; 502 when it does not answer. */
   const callAdmin = async (node: NodeRecord, path: string, body: unknown): Promise<[number, unknown]> => {
     const base = adminUrl(node);
-    if (!base) throw new HttpError(409, `node "${node.id}" advertises no admin URL (urls.admin or urls.http)`);
+    if (!base) throw new HttpError(409, `node "${node.id}" advertises no admin URL (urls.admin)`);
     const target = `${base}${path}`;
     let res: Response;
     let text: string;
     try {
       res = await fetch(target, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...asOperator },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(ADMIN_TIMEOUT_MS),
       });
@@ -120,7 +125,7 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
       });
       view.sort((a, b) => cmp(a.role, b.role) || cmp(a.id, b.id));
       const detail = u.searchParams.get('detail');
-      if (detail === '1' || detail === 'true') await Promise.all(view.map(attachStats));
+      if (detail === '1' || detail === 'true') await Promise.all(view.map((n) => attachStats(n, asOperator)));
       sendJson(res, 200, { nodes: view, summary: summarize(view), router, at: now }, CORS);
     },
     'POST /v1/nodes/*': async (req, res, u) => {
@@ -143,9 +148,6 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
       const [status, answer] = await callAdmin(node, ...forward);
       log.info(`node ${action}`, { id, status });
       sendJson(res, status, answer);
-    },
-    'GET /healthz': async (_req, res) => {
-      sendJson(res, draining ? 503 : 200, { ok: !draining, id: config.id, draining, routers }, CORS);
     },
     'GET /stats': async (_req, res) => {
       sendJson(res, 200, {
@@ -186,13 +188,19 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
 
   const record = (): NodeRecord => {
     stats.sample();
-    return selfRecord({ id: config.id, role: 'control', urls: { http: url }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
+    return selfRecord({ id: config.id, role: 'control', urls: { http: url, admin: url }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
   };
-  const heartbeat = new Heartbeat({ routers, intervalMs: config.heartbeatMs, record, log });
+  const heartbeat = new Heartbeat({ routers, intervalMs: config.heartbeatMs, record, log, auth: asRole });
 
-  const server = createJsonServer(routes);
-  const port = await listen(server, config.port, config.host);
-  url = `http://${config.host}:${port}`;
+  const healthz: Routes = {
+    'GET /healthz': async (_req, res) => sendJson(res, draining ? 503 : 200, { ok: !draining, id: config.id, draining }, CORS),
+  };
+  const metrics = new RoleMetrics({ role: 'control', id: config.id, stats, log, ...(ctx.bus ? { bus: ctx.bus } : {}) });
+  controlMetrics(metrics, { stats });
+  const server = createAdminServer({ public: healthz, admin: routes, metrics: metrics.routes() }, ctx.secrets);
+  const host = config.adminHost ?? config.host;
+  const port = await listen(server, config.port, host);
+  url = `http://${host}:${port}`;
   // A router that is not up yet is no reason to fail: the heartbeat keeps trying.
   await heartbeat.start();
   log.info('control listening', { url, routers });
@@ -202,6 +210,7 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
     async stop() {
       await heartbeat.stop();
       await closeServer(server);
+      metrics.stop();
       stats.stop();
     },
   };
@@ -209,9 +218,9 @@ export async function startControl(config: ControlConfig, ctx: RoleContext): Pro
 
 const CORS = { 'access-control-allow-origin': '*' };
 
-/** Where a node's admin endpoints live: servers and feeds have urls.admin, gateways serve them on urls.http. */
+/** Where a node's admin listener is (never its client port). */
 export function adminUrl(node: NodeRecord): string | undefined {
-  return node.urls.admin ?? node.urls.http;
+  return node.urls.admin;
 }
 
 export function summarize(nodes: readonly TopologyNode[]): TopologySummary {
@@ -256,17 +265,14 @@ export function summarize(nodes: readonly TopologyNode[]): TopologySummary {
   return s;
 }
 
-async function attachStats(node: TopologyNode): Promise<void> {
+async function attachStats(node: TopologyNode, auth: Record<string, string>): Promise<void> {
   const base = adminUrl(node);
   if (!base) {
     node.statsError = 'no admin URL';
     return;
   }
   try {
-    const res = await fetch(`${base}/stats`, { signal: AbortSignal.timeout(STATS_TIMEOUT_MS) });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`HTTP ${res.status} ${text.slice(0, 200)}`);
-    node.stats = JSON.parse(text);
+    node.stats = await fetchJson(`${base}/stats`, { headers: auth, timeoutMs: STATS_TIMEOUT_MS });
   } catch (err) {
     node.statsError = errMessage(err);
   }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { freePort, startNats } from '../helpers/servers.ts';
 import { startHttpRole, http, waitForValue } from '../helpers/role-http.ts';
 import type { NodeLoad, NodeRecord } from '../../system/common/registry.ts';
+import { adminHeaders } from '../helpers/cluster.ts';
 
 
 const startRole = startHttpRole;
@@ -28,6 +29,8 @@ const load = (l: Partial<NodeLoad>): NodeLoad => ({
 interface AdminCall {
   path: string;
   body: unknown;
+  /** The Authorization header control sent. */
+  auth?: string | undefined;
 }
 
 /** Stands in for the nodes' admin endpoints: /<node>/admin/drain, /<node>/admin/config, /<node>/stats. */
@@ -42,6 +45,7 @@ async function startFakeNodes(): Promise<{ base: string; calls: AdminCall[]; clo
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (req.headers.authorization !== adminHeaders().authorization) return reply(401, { error: 'credential required' });
     if (req.method === 'GET' && path === '/stats') return reply(200, { fake: node });
     if (req.method !== 'POST') return reply(404, { error: 'no route' });
     const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined;
@@ -80,19 +84,32 @@ test('control: topology from the registry, drain and config reach the node', asy
   const control = await startRole('control', {
     id: 'control-1',
     port: await freePort(),
-    routers: [`http://127.0.0.1:${deadPort}`, router.url],
+    routers: [`http://127.0.0.1:${deadPort}`, router.adminUrl],
     heartbeatMs: 300,
   });
   t.after(() => control.stop());
 
   const nodes: Partial<NodeRecord>[] = [
-    { id: 'gw-1', role: 'gateway', urls: { ws: 'ws://127.0.0.1:1', http: `${fake.base}/gw-1` }, load: load({ connections: 10, subscriptions: 30, msgsOutPerSec: 100 }) },
-    { id: 'gw-2', role: 'gateway', urls: { ws: 'ws://127.0.0.1:2', http: `${fake.base}/gw-2` }, draining: true, load: load({ connections: 5, subscriptions: 7, msgsOutPerSec: 50 }) },
-    { id: 'gw-dead', role: 'gateway', urls: { ws: 'ws://127.0.0.1:3', http: `http://127.0.0.1:${deadPort}` } },
+    { id: 'gw-1', role: 'gateway', urls: { ws: 'ws://127.0.0.1:1', http: 'http://127.0.0.1:1', admin: `${fake.base}/gw-1` }, load: load({ connections: 10, subscriptions: 30, msgsOutPerSec: 100 }) },
+    { id: 'gw-2', role: 'gateway', urls: { ws: 'ws://127.0.0.1:2', http: 'http://127.0.0.1:2', admin: `${fake.base}/gw-2` }, draining: true, load: load({ connections: 5, subscriptions: 7, msgsOutPerSec: 50 }) },
+    { id: 'gw-dead', role: 'gateway', urls: { ws: 'ws://127.0.0.1:3', http: 'http://127.0.0.1:3', admin: `http://127.0.0.1:${deadPort}` } },
     { id: 'srv-1', role: 'server', urls: { grpc: '127.0.0.1:7300', admin: `${fake.base}/srv-1` }, load: load({ msgsInPerSec: 200 }) },
     { id: 'feed-1', role: 'feed', urls: { admin: `${fake.base}/feed-1` }, meta: { symbols: ['btcusdt'] } },
   ];
-  for (const n of nodes) assert.equal((await http('POST', `${router.url}/v1/heartbeat`, n)).status, 200);
+  for (const n of nodes) assert.equal((await http('POST', `${router.adminUrl}/v1/heartbeat`, n)).status, 200);
+  // The fake nodes keep beating as real ones do: one silent for three beats (900 ms) is reported
+  // unhealthy, and on a loaded machine the test can take that long to ask.
+  const beat = setInterval(() => {
+    for (const n of nodes) void http('POST', `${router.adminUrl}/v1/heartbeat`, n).catch(() => {});
+  }, 250);
+  t.after(() => clearInterval(beat));
+
+  await t.test('every control action needs the admin token', async () => {
+    assert.equal((await http('GET', `${control.url}/v1/topology`, undefined, 'none')).status, 401);
+    assert.equal((await http('POST', `${control.url}/v1/nodes/gw-1/drain`, undefined, 'none')).status, 401);
+    assert.equal((await http('GET', `${control.url}/healthz`, undefined, 'none')).status, 200, 'health stays public');
+    assert.equal(fake.calls.length, 0);
+  });
 
   await t.test('topology lists every node with health and sums the load', async () => {
     const topo = await waitFor('control in the topology', async () => {
@@ -113,7 +130,7 @@ test('control: topology from the registry, drain and config reach the node', asy
       msgsInPerSec: 200,
       msgsOutPerSec: 150,
     });
-    assert.equal(topo.router, router.url);
+    assert.equal(topo.router, router.adminUrl);
     assert.equal(typeof topo.at, 'number');
     assert.deepEqual(
       topo.nodes.map((n: { id: string }) => n.id),
@@ -188,7 +205,7 @@ test('control: topology from the registry, drain and config reach the node', asy
     assert.equal(h.status, 200);
     assert.equal(h.json.ok, true);
     await control.stop();
-    const left = await http('GET', `${router.url}/v1/nodes?role=control`);
+    const left = await http('GET', `${router.adminUrl}/v1/nodes?role=control`);
     assert.deepEqual(left.json.nodes, []);
   });
 });

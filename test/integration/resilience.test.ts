@@ -3,11 +3,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
+import { adminHeaders, startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
 import { TestClient, contiguous, connectViaRouter } from '../helpers/ws-client.ts';
 
 const socketOf = (c: TestClient) => (c.ws as unknown as { _socket: Socket })._socket;
-const gatewayStats = async (http: string) => (await (await fetch(`${http}/stats`)).json()) as {
+const gatewayStats = async (admin: string) => (await (await fetch(`${admin}/stats`, { headers: adminHeaders() })).json()) as {
   counters: Record<string, number>;
   assignments: Record<string, number>;
   serverFailovers: number;
@@ -43,7 +43,7 @@ describe('slow clients cost only themselves', () => {
     // the kernel buffers fill, then the gateway's queue.
     slow.ws.once('open', () => socketOf(slow).pause());
     await Promise.all([fast.opened, slow.opened]);
-    await waitFor(async () => ((await gatewayStats(gw.http)).counters.overflows ?? 0) >= 1, 30_000, 'the slow client to overflow its queue');
+    await waitFor(async () => ((await gatewayStats(gw.admin!)).counters.overflows ?? 0) >= 1, 30_000, 'the slow client to overflow its queue');
     const fastBefore = fast.seqs.get('btcusdt@trade')!.length;
     await fast.waitFor(() => fast.seqs.get('btcusdt@trade')!.length > fastBefore + 200, 10_000, 'fast client keeps receiving');
     socketOf(slow).resume();
@@ -57,7 +57,7 @@ describe('slow clients cost only themselves', () => {
     // The fast client was never told to resync and missed nothing.
     assert.equal(fast.resyncs.length, 0);
     for (const [topic, seqs] of fast.seqs) assert.ok(contiguous(seqs), `fast client ${topic} contiguous`);
-    const stats = await gatewayStats(gw.http);
+    const stats = await gatewayStats(gw.admin!);
     assert.equal(stats.connections, 2, 'both clients are still connected');
   });
 
@@ -73,7 +73,7 @@ describe('slow clients cost only themselves', () => {
     await lagging.closed;
     assert.equal(lagging.closeCode, 4001);
     assert.match(lagging.closeReason, /ms behind/);
-    const stats = await gatewayStats(gw.urls.http!);
+    const stats = await gatewayStats(gw.urls.admin!);
     assert.equal(stats.counters.lag_disconnects, 1);
     assert.equal(stats.counters.overflows ?? 0, 0, 'the byte cap never triggered');
   });
@@ -84,7 +84,7 @@ describe('slow clients cost only themselves', () => {
     clients.push(stuck);
     stuck.ws.once('open', () => socketOf(stuck).pause());
     await stuck.opened;
-    await waitFor(async () => ((await gatewayStats(gw.urls.http!)).counters.slow_disconnects ?? 0) >= 1, 30_000, 'a slow disconnect');
+    await waitFor(async () => ((await gatewayStats(gw.urls.admin!)).counters.slow_disconnects ?? 0) >= 1, 30_000, 'a slow disconnect');
     socketOf(stuck).resume();
     await stuck.closed;
     assert.equal(stuck.closeCode, 4001);
@@ -110,15 +110,15 @@ describe('failover: roles killed or drained mid-stream', () => {
     clients.push(c);
     await c.opened;
     await c.waitFor(() => topics.every((t) => (c.seqs.get(t)?.length ?? 0) >= 3), 15_000, 'data on every topic');
-    const before = await gatewayStats(gw.http);
+    const before = await gatewayStats(gw.admin!);
     // Kill the server that serves most of this gateway's topics.
     const victimId = Object.entries(before.assignments).sort((a, b) => b[1] - a[1])[0]![0];
     const victim = cluster.servers.find((s) => s.id === victimId)!;
     const seen = new Map(topics.map((t) => [t, c.seqs.get(t)!.length]));
     await victim.kill('SIGKILL');
-    await waitFor(async () => Object.keys((await gatewayStats(gw.http)).assignments).every((s) => s !== victimId), 10_000, 'topics moved off the dead server');
+    await waitFor(async () => Object.keys((await gatewayStats(gw.admin!)).assignments).every((s) => s !== victimId), 10_000, 'topics moved off the dead server');
     await c.waitFor(() => topics.filter((t) => !t.includes('kline')).every((t) => c.seqs.get(t)!.length >= seen.get(t)! + 10), 20_000, 'data flowing again');
-    const after = await gatewayStats(gw.http);
+    const after = await gatewayStats(gw.admin!);
     assert.ok(after.serverFailovers >= 1, 'the gateway saw the link fail');
     for (const t of ['btcusdt@trade', 'ethusdt@trade', 'bnbusdt@trade', 'btcusdt@depth']) {
       assert.ok(contiguous(c.seqs.get(t)!), `${t}: no sequence gap across the failover (${c.seqs.get(t)!.join(',')})`);
@@ -156,19 +156,19 @@ describe('failover: roles killed or drained mid-stream', () => {
     clients.push(c);
     await c.opened;
     await c.waitFor(() => topics.every((t) => (c.seqs.get(t)?.length ?? 0) >= 2), 15_000, 'data on every topic');
-    const stats = await gatewayStats(gw.http);
+    const stats = await gatewayStats(gw.admin!);
     const busiest = Object.entries(stats.assignments).sort((a, b) => b[1] - a[1])[0]![0];
     const server = cluster.servers.find((s) => s.id === busiest)!;
-    const drained = await fetch(`${server.urls.admin}/admin/drain`, { method: 'POST', body: '{"draining":true}' });
+    const drained = await fetch(`${server.urls.admin}/admin/drain`, { method: 'POST', headers: adminHeaders(), body: '{"draining":true}' });
     assert.equal(drained.status, 200);
-    await waitFor(async () => !Object.keys((await gatewayStats(gw.http)).assignments).includes(busiest), 10_000, 'topics moved off the draining server');
+    await waitFor(async () => !Object.keys((await gatewayStats(gw.admin!)).assignments).includes(busiest), 10_000, 'topics moved off the draining server');
     const seen = c.seqs.get('btcusdt@trade')!.length;
     await c.waitFor(() => c.seqs.get('btcusdt@trade')!.length >= seen + 10, 10_000, 'data after the move');
     for (const t of ['btcusdt@trade', 'ethusdt@trade', 'bnbusdt@trade', 'btcusdt@depth']) assert.ok(contiguous(c.seqs.get(t)!), `${t} has no gap`);
 
     // Gateway drain: its clients are closed with 4002 and the router stops offering it.
     const gwId = cluster.gateways.find((g) => g.urls.ws === gw.ws)!.id;
-    const res = await fetch(`${gw.http}/admin/drain`, { method: 'POST', body: '{"draining":true}' });
+    const res = await fetch(`${gw.admin}/admin/drain`, { method: 'POST', headers: adminHeaders(), body: '{"draining":true}' });
     assert.equal(res.status, 200);
     await c.closed;
     assert.equal(c.closeCode, 4002);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { decodeLinkBatch, encodeLinkBatch, frameField1 } from '../../system/common/link-codec.ts';
+import { decodeLinkBatch, decodeLinkItems, encodeLinkBatch, encodeLinkItems, frameField1 } from '../../system/common/link-codec.ts';
 import { LinkBatchSchema, LinkNoticeSchema } from '../../proto/gen/internal_pb.js';
 import { EventSchema, type Event } from '../../proto/gen/market_pb.js';
 import { ServerFrameSchema } from '../../proto/gen/client_pb.js';
@@ -111,4 +111,21 @@ test('link-codec: truncated input throws a clear error', () => {
   // Notices cut short are reported by the generic decoder.
   const withNotices = encodeLinkBatch(events, notices);
   assert.throws(() => decodeLinkBatch(withNotices.subarray(0, withNotices.length - 3)));
+});
+
+test('link-codec: events and notices keep their order (a notice lands between the events around it)', () => {
+  const e1 = toBinary(EventSchema, tradeEvent(1));
+  const e5 = toBinary(EventSchema, tradeEvent(5));
+  const gap = create(LinkNoticeSchema, { topic: 'btcusdt@trade', kind: 'gap', detail: 'server missed 2..4' });
+  const encoded = encodeLinkItems([e1, gap, e5]);
+  // Still a valid LinkBatch for the generic decoder.
+  const generic = fromBinary(LinkBatchSchema, encoded);
+  assert.equal(generic.events.length, 2);
+  assert.equal(generic.notices[0]!.kind, 'gap');
+  const items = decodeLinkItems(encoded);
+  assert.equal(items.length, 3);
+  assert.deepEqual(Buffer.from(items[0] as Uint8Array), Buffer.from(e1));
+  assert.ok(!(items[1] instanceof Uint8Array) && items[1]!.kind === 'gap' && items[1]!.detail === 'server missed 2..4');
+  assert.deepEqual(Buffer.from(items[2] as Uint8Array), Buffer.from(e5));
+  assert.throws(() => decodeLinkItems(encoded.subarray(0, encoded.length - e5.length - 4)), /truncated notice in LinkBatch/);
 });

@@ -45,7 +45,10 @@ test('flushIntervalMs 0: frames queued in separate turns leave in separate round
   const a = conn('a');
   const b = conn('b');
   h.markDirty(a);
-  await sleep(5);
+  // One check phase: a's round runs (it was queued first), then this resumes.
+  // A timer here could fire before a's round when the loop is late, and
+  // merge both into one turn.
+  await new Promise((r) => setImmediate(r));
   h.markDirty(b);
   await sleep(5);
   assert.deepEqual(rounds, [['a'], ['b']]);
@@ -76,7 +79,10 @@ test('flushIntervalMs: an explicit flush (end of a fan-out slice) sends at once 
   const h = hub(300);
   const { rounds, conn } = recorder();
   h.markDirty(conn('a'));
-  await sleep(5);
+  // Two check phases: a's round, then the recorder closing it. A timer here
+  // could fire between them on a late loop and put b into a's round.
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
   h.markDirty(conn('b'));
   h.flush();
   await sleep(400);

@@ -9,6 +9,8 @@
 // connection in one write. (Flushing at every drain made it one write per
 // upstream batch: ~1 message per syscall, measured by bench:fanout.)
 
+import { FixedBuckets, SLICE_BOUNDS_S } from './metrics-buckets.ts';
+
 interface Job<T> {
   targets: Iterator<T>;
   deliver: (target: T) => void;
@@ -25,6 +27,8 @@ export class ChunkedFanout<T> {
   #onSliceEnd: () => void;
   slices = 0;
   yields = 0;
+  /** How long each slice held the event loop (seconds), for GET /metrics: one observation per slice. */
+  readonly sliceTimes = new FixedBuckets(SLICE_BOUNDS_S);
 
   constructor(opts: { sliceMs: number; onSliceEnd: () => void }) {
     this.#sliceMs = opts.sliceMs;
@@ -62,6 +66,7 @@ export class ChunkedFanout<T> {
         if (++sinceCheck >= 256) {
           sinceCheck = 0;
           if (performance.now() - start > this.#sliceMs) {
+            this.sliceTimes.observe((performance.now() - start) / 1000);
             this.#endSlice();
             this.yields++;
             setImmediate(() => this.#run());
@@ -76,6 +81,7 @@ export class ChunkedFanout<T> {
     this.#head = 0;
     this.#scheduled = false;
     this.slices++;
+    this.sliceTimes.observe((performance.now() - start) / 1000);
   }
 
   #endSlice(): void {

@@ -26,12 +26,25 @@ export class TopicHistory {
     this.#ring = new Array(Math.max(1, capacity));
   }
 
-  /** Records a live event. Returns false (and stores nothing) for a duplicate, an older event, or one from an older epoch. */
-  add(h: EventHeader, bytes: Uint8Array): boolean {
+  /**
+   * Records a live event: false (nothing stored) for a duplicate, an older
+   * event, or one from an older epoch; 'after_gap' when events are missing
+   * before it. Past a hole, positions before it can no longer be served and a
+   * depth snapshot from before it no longer leads to the present: both are
+   * forgotten, so `since` and `snapshot` never hand out a book or a stream
+   * with a hole in it.
+   */
+  add(h: EventHeader, bytes: Uint8Array): false | 'added' | 'after_gap' {
     // Epochs are the feed's start time: a newer one restarts the topic, an older one is a late straggler.
     if (h.epoch < this.epoch) return false;
+    let result: 'added' | 'after_gap' = 'added';
     if (h.epoch > this.epoch) this.#reset(h.epoch);
     else if (h.seq <= this.lastSeq) return false;
+    else if (this.lastSeq > 0 && h.seq > this.lastSeq + 1) {
+      this.#forgetHistory();
+      this.depthSnapshot = undefined;
+      result = 'after_gap';
+    }
     const ev = { seq: h.seq, bytes };
     this.lastSeq = h.seq;
     this.latest = ev;
@@ -43,7 +56,7 @@ export class TopicHistory {
       this.#ring[this.#start] = ev;
       this.#start = (this.#start + 1) % cap;
     }
-    return true;
+    return result;
   }
 
   setDepthSnapshot(h: EventHeader, bytes: Uint8Array): void {
@@ -58,6 +71,10 @@ export class TopicHistory {
     this.lastSeq = 0;
     this.latest = undefined;
     this.depthSnapshot = undefined;
+    this.#forgetHistory();
+  }
+
+  #forgetHistory(): void {
     this.#ring.fill(undefined);
     this.#start = 0;
     this.#count = 0;

@@ -7,14 +7,18 @@ import { toBinary } from '@bufbuild/protobuf';
 import { EventSchema, type Event } from '../../proto/gen/market_pb.js';
 import type { FeedConfig } from '../common/config.ts';
 import { Heartbeat } from '../common/heartbeat.ts';
-import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson } from '../common/http.ts';
+import { closeServer, HttpError, listen, readJson, sendJson } from '../common/http.ts';
+import { clusterAuth, createAdminServer } from '../common/admin-http.ts';
 import { ProcessStats } from '../common/process-stats.ts';
+import { RoleMetrics } from '../common/metrics.ts';
+import { feedMetrics } from '../common/metrics-roles.ts';
 import { selfRecord, type NodeRecord } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
-import { defaultSymbols } from '../common/topics.ts';
+import { defaultSymbols, KLINE_INTERVALS, KLINE_TZ_SUFFIX } from '../common/topics.ts';
 import { MarketSimulator } from './simulator.ts';
-import { NatsBus } from '../common/nats-bus.ts';
-import { ClosedKlinePublisher, ensureKlineStream } from '../history/kline-stream.ts';
+import { closedKlinePublisherFor } from '../history/kline-stream.ts';
+import { startOrderFlow, type OrderFlowHandle } from './order-flow-role.ts';
+import { startReplayFeed } from './replay-feed.ts';
 
 /** FeedConfig plus what a caller may pin: an explicit symbol list, the epoch, the per-turn batch. */
 export interface FeedOptions extends Omit<FeedConfig, 'symbols'> {
@@ -31,8 +35,11 @@ const DEFAULT_MAX_EVENTS_PER_TURN = 1000;
 const MAX_RATE = 1_000_000;
 const LAG_WARN_MS = 1000;
 const LAG_WARN_EVERY_MS = 10_000;
+const ARCHIVED = new Set<string>(KLINE_INTERVALS);
 
 export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<RoleHandle> {
+  // `--feed replay:FILE`: recorded data instead of the simulator (replay-feed.ts).
+  if (config.replay) return startReplayFeed({ ...config, replay: config.replay }, ctx);
   const { log, bus } = ctx;
   if (!bus) throw new Error('the feed needs a bus: set "nats" in its config (or run it embedded on the in-memory bus)');
   const symbols = Array.isArray(config.symbols) ? config.symbols.map((s) => s.toLowerCase()) : defaultSymbols(config.symbols);
@@ -57,23 +64,19 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
   let lastLagWarn = 0;
   let adminUrl = '';
 
-  // Closed klines also go to JetStream (stream KLINES) for the history archiver, so none is lost.
-  let closedKlines: ClosedKlinePublisher | undefined;
-  if (bus instanceof NatsBus) {
-    try {
-      await ensureKlineStream(bus.nc);
-      closedKlines = new ClosedKlinePublisher(bus.nc, (err) => log.warn('closed kline not stored in JetStream', { err: String(err) }));
-    } catch (err) {
-      log.warn('no JetStream on this NATS: closed klines are not archived', { err: String(err) });
-    }
-  }
+  const closedKlines = await closedKlinePublisherFor(bus, config.natsReplicas ?? 1, log);
+
+  // Simulated users trading against the same books (order-flow-role.ts).
+  const orderFlow: OrderFlowHandle | undefined = await startOrderFlow(config, { bus, log, symbols: sim.symbols, startTimeMs: startedAt });
 
   const publish = (subject: string, event: Event): void => {
+    orderFlow?.onMarketEvent(event);
     const data = toBinary(EventSchema, event);
     bus.publish(subject, data);
     stats.count('bytes', data.length);
     const p = event.payload;
-    if (closedKlines && p.case === 'kline' && p.value.closed) closedKlines.publish(p.value.symbol, p.value.interval, Number(p.value.openTime), data);
+    // Only the UTC intervals the history keeps are archived (not 1s, not the +08:00 candles).
+    if (closedKlines && p.case === 'kline' && p.value.closed && ARCHIVED.has(p.value.interval) && !event.topic.endsWith(KLINE_TZ_SUFFIX)) closedKlines.publish(p.value.symbol, p.value.interval, Number(p.value.openTime), data);
   };
 
   let timer: NodeJS.Timeout | undefined;
@@ -84,6 +87,7 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
     const now = Date.now();
     try {
       stats.count('events', sim.advanceTo(now, publish, maxPerTurn));
+      orderFlow?.advanceTo(Math.min(now, sim.nextEventTimeMs()));
     } catch (err) {
       log.error('publish failed', { err: err instanceof Error ? err.message : String(err) });
     }
@@ -123,6 +127,7 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
     lagMs,
     maxLagMs,
     maxEventsPerTurn: maxPerTurn,
+    orderFlow: orderFlow?.stats() ?? { users: 0 },
     cpu: stats.cpu,
     eventLoopP99Ms: stats.eventLoopP99Ms,
     gcMaxPauseMs: stats.gcMaxPauseMs,
@@ -131,15 +136,21 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
     startedAt,
   });
 
-  const server = createJsonServer({
-    'GET /healthz': (_req, res) => sendJson(res, 200, { ok: true, id: config.id, role: 'feed', lagMs }),
+  const metrics = new RoleMetrics({ role: 'feed', id: config.id, stats, log, bus });
+  feedMetrics(metrics, { stats, symbols: () => symbols.length, rate: () => sim.rate, lagMs: () => lagMs });
+  const server = createAdminServer({
+    metrics: metrics.routes(),
+    public: { 'GET /healthz': (_req, res) => sendJson(res, 200, { ok: true, id: config.id, role: 'feed', lagMs }) },
+    cluster: { 'GET /symbols': (_req, res) => sendJson(res, 200, { symbols: sim.symbolsInfo() }) },
+    admin: {
     'GET /stats': (_req, res) => sendJson(res, 200, statsBody()),
-    'GET /symbols': (_req, res) => sendJson(res, 200, { symbols: sim.symbolsInfo() }),
     'POST /admin/config': async (req, res) => {
       const body = await readJson<Record<string, unknown>>(req);
-      if (body === null || typeof body !== 'object' || !('rate' in body)) {
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || !('rate' in body)) {
         throw new HttpError(400, 'nothing to change: the feed supports {"rate": <trades per second per symbol>}');
       }
+      const unknown = Object.keys(body).filter((k) => k !== 'rate');
+      if (unknown.length > 0) throw new HttpError(400, `not live-configurable: ${unknown.join(', ')} (supported: rate)`);
       const rate = body.rate;
       if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0 || rate > MAX_RATE) {
         throw new HttpError(400, `rate must be a number between 0 and ${MAX_RATE}`);
@@ -151,26 +162,30 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
     },
     // A feed has no clients to hand over; accepted so tooling can drain every role alike.
     'POST /admin/drain': (_req, res) => sendJson(res, 200, { ok: true, draining: false }),
-  });
+    },
+  }, ctx.secrets);
   let heartbeat: Heartbeat | undefined;
   try {
-    const port = await listen(server, config.adminPort, config.host);
-    adminUrl = `http://${config.host}:${port}`;
+    const adminHost = config.adminHost ?? config.host;
+    const port = await listen(server, config.adminPort, adminHost);
+    adminUrl = `http://${adminHost}:${port}`;
   } catch (err) {
     clearInterval(sampler);
+    metrics.stop();
     stats.stop();
     throw new Error(`feed admin port ${config.host}:${config.adminPort}: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  timer = setTimeout(turn, 0);
+  // Silent: the simulator never runs, so nothing reaches the bus (its admin API and heartbeats still do).
+  if (!config.silent) timer = setTimeout(turn, 0);
 
   const record = (): NodeRecord =>
     selfRecord({ id: config.id, role: 'feed', urls: { admin: adminUrl }, startedAt, stats, load: { msgsOutPerSec: stats.rate('events') }, meta: { symbols, epoch } });
   if (config.routers.length > 0) {
-    heartbeat = new Heartbeat({ routers: config.routers, intervalMs: config.heartbeatMs, record, log });
+    heartbeat = new Heartbeat({ routers: config.routers, intervalMs: config.heartbeatMs, record, log, auth: clusterAuth(ctx.secrets) });
     if (!(await heartbeat.start())) log.warn('no router accepted the first heartbeat; retrying', { routers: config.routers });
   }
-  log.info('feed started', { symbols: symbols.length, rate: sim.rate, epoch, admin: adminUrl, bus: bus.kind });
+  log.info('feed started', { symbols: symbols.length, rate: sim.rate, silent: config.silent === true, epoch, admin: adminUrl, bus: bus.kind });
 
   return {
     urls: { admin: adminUrl },
@@ -180,11 +195,13 @@ export async function startFeed(config: FeedOptions, ctx: RoleContext): Promise<
       clearInterval(sampler);
       await heartbeat?.stop();
       await closeServer(server);
+      await orderFlow?.stop();
       try {
         await bus.flush();
       } catch {
         // the bus may already be gone; nothing left to deliver then
       }
+      metrics.stop();
       stats.stop();
     },
   };

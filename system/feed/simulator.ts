@@ -1,12 +1,19 @@
 // A deterministic market simulator: random-walk prices, trades, a depth book
-// moved by every trade, tickers and klines. Pure: no timers, no I/O, no clock.
+// moved by every trade (order-book.ts; its diffs go out every 100 ms and every
+// second, as Binance's diff-depth streams do), tickers and klines. Pure: no
+// timers, no I/O, no clock.
 // The caller advances it to a time and gets every event whose intended
 // publish time has come, in intended-time order; publish_time_us is that
 // intended time, so a publisher that falls behind shows up as latency.
 import { create } from '@bufbuild/protobuf';
 import { EventSchema, type Event } from '../../proto/gen/market_pb.js';
 import type { FeedConfig } from '../common/config.ts';
-import { INTERVAL_MS, KLINE_INTERVALS, depthSnapshotSubject, parseTopic, topicSubject, type KlineInterval } from '../common/topics.ts';
+import { depthSnapshotSubject, parseTopic, topicSubject } from '../common/topics.ts';
+import { BookSide, OrderBook, type BookDiff } from './order-book.ts';
+import { SymbolKlines, type KlineEmitContext } from './klines.ts';
+import { REAL_SPECS, fnv1a, formatUnits, symbolInfo, symbolSpec, type SymbolInfo, type SymbolSpec } from '../common/symbols.ts';
+
+export { formatUnits, symbolInfo, symbolSpec, type SymbolInfo, type SymbolSpec };
 
 /** The feed's own settings (rate: trades/s per symbol, fractions allowed, 0 pauses), with the symbols spelled out. */
 export type SimulatorOptions = Pick<FeedConfig, 'rate' | 'tickerMs' | 'klineMs' | 'depthSnapshotMs' | 'depthLevels' | 'seed'> & {
@@ -17,209 +24,19 @@ export type SimulatorOptions = Pick<FeedConfig, 'rate' | 'tickerMs' | 'klineMs' 
 
 export type Emit = (subject: string, event: Event) => void;
 
-/** What exchangeInfo says about a symbol. */
-export interface SymbolInfo {
-  symbol: string; // upper case, e.g. BTCUSDT
-  baseAsset: string;
-  quoteAsset: string;
-  status: 'TRADING';
-  tickSize: string;
-  stepSize: string;
-  pricePrecision: number;
-  quantityPrecision: number;
-}
-
-/** Fixed facts of a symbol: reference price and decimal places of price and quantity. */
-export interface SymbolSpec {
-  symbol: string; // lower case
-  baseAsset: string;
-  quoteAsset: string;
-  refPrice: number;
-  priceDecimals: number;
-  qtyDecimals: number;
-}
-
-// [reference price, price decimals (tick size), quantity decimals (step size)], close to the real pairs.
-const REAL_SPECS: Record<string, [number, number, number]> = {
-  btcusdt: [60000, 2, 5],
-  ethusdt: [3000, 2, 4],
-  bnbusdt: [600, 2, 3],
-  solusdt: [150, 2, 3],
-  xrpusdt: [0.6, 4, 1],
-  dogeusdt: [0.15, 5, 0],
-  adausdt: [0.45, 4, 1],
-  trxusdt: [0.12, 5, 1],
-  avaxusdt: [35, 2, 2],
-  linkusdt: [15, 3, 2],
-  dotusdt: [7, 3, 2],
-  tonusdt: [5.5, 3, 2],
-  ltcusdt: [80, 2, 3],
-  bchusdt: [450, 1, 3],
-  nearusdt: [5, 3, 1],
-  uniusdt: [9, 3, 2],
-  aptusdt: [9, 3, 2],
-  icpusdt: [10, 3, 2],
-  etcusdt: [25, 2, 2],
-  filusdt: [5, 3, 2],
-  atomusdt: [8, 3, 2],
-  arbusdt: [0.8, 4, 1],
-  opusdt: [1.8, 3, 2],
-  suiusdt: [1.5, 4, 1],
-  xlmusdt: [0.11, 5, 0],
-  hbarusdt: [0.08, 5, 0],
-  injusdt: [25, 2, 2],
-  aaveusdt: [150, 2, 3],
-  pepeusdt: [0.00001, 8, 0],
-  shibusdt: [0.00002, 8, 0],
-};
-
-const QUOTE_ASSETS = ['usdt', 'usdc', 'fdusd', 'busd', 'btc', 'eth', 'bnb', 'eur', 'try'];
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
 /**
- * The spec of any symbol. Synthetic symbols get a price drawn from a hash of
- * their name (not the seed), so every role computes the same tick sizes.
+ * mulberry32: small, fast, good enough for a simulation, and reproducible from
+ * a seed; `stream` gives a separate sequence from the same seed (the order
+ * flow draws its own, so adding users leaves the market's draws unchanged).
  */
-export function symbolSpec(symbol: string): SymbolSpec {
-  const lower = symbol.toLowerCase();
-  const quote = QUOTE_ASSETS.find((q) => lower.endsWith(q) && lower.length > q.length) ?? 'usdt';
-  const base = lower.endsWith(quote) ? lower.slice(0, -quote.length) : lower;
-  const real = REAL_SPECS[lower];
-  if (real) {
-    return { symbol: lower, baseAsset: base.toUpperCase(), quoteAsset: quote.toUpperCase(), refPrice: real[0], priceDecimals: real[1], qtyDecimals: real[2] };
-  }
-  // Log-uniform between 0.1 and 1000; ~10^4..10^5 ticks per price; a step worth ~0.01-0.1 quote units.
-  const refPrice = Number((10 ** (-1 + 4 * (fnv1a(lower) / 2 ** 32))).toPrecision(4));
-  const mag = Math.floor(Math.log10(refPrice));
-  return {
-    symbol: lower,
-    baseAsset: base.toUpperCase(),
-    quoteAsset: quote.toUpperCase(),
-    refPrice,
-    priceDecimals: Math.max(0, 4 - mag),
-    qtyDecimals: Math.min(8, Math.max(0, mag + 2)),
-  };
-}
-
-export function symbolInfo(symbol: string): SymbolInfo {
-  const spec = symbolSpec(symbol);
-  return {
-    symbol: spec.symbol.toUpperCase(),
-    baseAsset: spec.baseAsset,
-    quoteAsset: spec.quoteAsset,
-    status: 'TRADING',
-    tickSize: formatUnits(1, spec.priceDecimals),
-    stepSize: formatUnits(1, spec.qtyDecimals),
-    pricePrecision: spec.priceDecimals,
-    quantityPrecision: spec.qtyDecimals,
-  };
-}
-
-/** An integer count of 10^-decimals units as an exact decimal string. */
-export function formatUnits(units: number | bigint, decimals: number): string {
-  const neg = units < 0;
-  let digits = (typeof units === 'bigint' ? (neg ? -units : units) : Math.abs(units)).toString();
-  if (decimals > 0) {
-    digits = digits.padStart(decimals + 1, '0');
-    digits = `${digits.slice(0, -decimals)}.${digits.slice(-decimals)}`;
-  }
-  return neg ? `-${digits}` : digits;
-}
-
-/** mulberry32: small, fast, good enough for a simulation, and reproducible from a seed. */
-function prng(seed: number): () => number {
-  let a = (fnv1a(`seed:${seed}`) ^ (seed >>> 0)) >>> 0;
+export function prng(seed: number, stream = 'seed'): () => number {
+  let a = (fnv1a(`${stream}:${seed}`) ^ (seed >>> 0)) >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) | 0;
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-interface Level {
-  price: number; // ticks
-  qty: number; // steps
-}
-
-/** One side of a book, best level first, recording every level it changes until taken. */
-class BookSide {
-  readonly isBid: boolean;
-  levels: Level[] = [];
-  changes = new Map<number, number>();
-
-  constructor(isBid: boolean) {
-    this.isBid = isBid;
-  }
-
-  /** a is a better price than b on this side. */
-  better(a: number, b: number): boolean {
-    return this.isBid ? a > b : a < b;
-  }
-
-  #indexOf(price: number): number {
-    let lo = 0;
-    let hi = this.levels.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.better(this.levels[mid]!.price, price)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** Sets a level's quantity; 0 removes it. */
-  set(price: number, qty: number): void {
-    const i = this.#indexOf(price);
-    const at = this.levels[i];
-    if (at && at.price === price) {
-      if (qty === 0) this.levels.splice(i, 1);
-      else at.qty = qty;
-    } else if (qty > 0) {
-      this.levels.splice(i, 0, { price, qty });
-    }
-    this.changes.set(price, qty);
-  }
-
-  trimTo(n: number): void {
-    while (this.levels.length > n) this.changes.set(this.levels.pop()!.price, 0);
-  }
-
-  /** The changes since the last call, best price first (bids descending, asks ascending). */
-  takeChanges(): Array<[number, number]> {
-    const out = [...this.changes];
-    this.changes.clear();
-    out.sort((a, b) => (this.isBid ? b[0] - a[0] : a[0] - b[0]));
-    return out;
-  }
-}
-
-interface KlineState {
-  interval: KlineInterval;
-  ms: number;
-  topic: string;
-  subject: string;
-  seq: number;
-  openTime: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  quote: bigint;
-  takerBase: number;
-  takerQuote: bigint;
-  count: number;
-  firstId: number;
-  lastId: number;
 }
 
 interface SymbolState {
@@ -230,9 +47,9 @@ interface SymbolState {
   gap: number; // ticks between resting levels
   half: number; // half the quoted spread, ticks
   stepValue: number; // quote value of one tick × one step
-  bids: BookSide;
-  asks: BookSide;
-  updateId: number;
+  book: OrderBook;
+  bids: BookSide; // = book.bids
+  asks: BookSide; // = book.asks
   tradeId: number;
   // ticker stats since start
   open: number;
@@ -244,10 +61,13 @@ interface SymbolState {
   quote: bigint;
   count: number;
   firstTradeId: number;
-  klines: KlineState[];
+  klines: SymbolKlines;
   trade: { topic: string; subject: string; seq: number };
-  depth: { topic: string; subject: string; snapSubject: string; seq: number };
+  depth: { topic: string; subject: string; snapSubject: string; seq: number }; // 1000 ms diffs
+  depthFast: { topic: string; subject: string; seq: number }; // 100 ms diffs
+  bookTicker: { topic: string; subject: string; seq: number; last: string }; // last: the top it last published
   ticker: { topic: string; subject: string; seq: number };
+  miniTicker: { topic: string; subject: string; seq: number }; // same payload, Binance's mini shape
 }
 
 // Timer kinds; the number also orders timers due at the same instant, so a
@@ -256,7 +76,9 @@ const BOUNDARY = 0;
 const TRADE = 1;
 const TICKER = 2;
 const KLINE = 3;
-const SNAPSHOT = 4;
+// A snapshot right after the 100 ms diff of the same instant: its lastUpdateId is that diff's u.
+const DEPTH = 4;
+const SNAPSHOT = 5;
 
 interface Timer {
   kind: number;
@@ -271,7 +93,11 @@ function timerBefore(a: Timer, b: Timer): boolean {
   return a.at !== b.at ? a.at < b.at : a.kind !== b.kind ? a.kind < b.kind : a.sym < b.sym;
 }
 
-const MINUTE_MS = 60_000;
+// Candles close on whole seconds (the 1s interval); longer ones only when their boundary comes.
+const SECOND_MS = 1000;
+// Binance's diff-depth cadences: @depth@100ms every tick, @depth every SLOW_EVERY ticks.
+const DEPTH_FAST_MS = 100;
+const SLOW_EVERY = 10;
 // Random-walk volatility per √second, independent of the trade rate.
 const VOL_PER_SQRT_SEC = 1e-4;
 const TRADE_NOTIONAL = 300;
@@ -307,11 +133,14 @@ export class MarketSimulator {
     for (let i = 0; i < n; i++) {
       // Each symbol runs at its own phase within a period, spreading the load.
       const phase = (i + 0.5) / n;
-      const firstBoundary = (Math.floor(start / MINUTE_MS) + 1) * MINUTE_MS;
-      this.#heap.push(this.#timer(BOUNDARY, i, firstBoundary, MINUTE_MS));
+      const firstBoundary = (Math.floor(start / SECOND_MS) + 1) * SECOND_MS;
+      this.#heap.push(this.#timer(BOUNDARY, i, firstBoundary, SECOND_MS));
       this.#heap.push(this.#timer(TICKER, i, start + phase * opts.tickerMs, opts.tickerMs));
       this.#heap.push(this.#timer(KLINE, i, start + phase * opts.klineMs, opts.klineMs));
-      this.#heap.push(this.#timer(SNAPSHOT, i, start + phase * opts.depthSnapshotMs, opts.depthSnapshotMs));
+      // Snapshots fall on the symbol's 100 ms diff ticks (their period rounded to whole ticks).
+      const snapshotMs = Math.max(1, Math.round(opts.depthSnapshotMs / DEPTH_FAST_MS)) * DEPTH_FAST_MS;
+      this.#heap.push(this.#timer(DEPTH, i, start + phase * DEPTH_FAST_MS, DEPTH_FAST_MS));
+      this.#heap.push(this.#timer(SNAPSHOT, i, start + phase * DEPTH_FAST_MS, snapshotMs));
       const trade = this.#timer(TRADE, i, start, 0);
       this.#tradeTimers.push(trade);
       this.#heap.push(trade);
@@ -411,26 +240,8 @@ export class MarketSimulator {
       const t = parseTopic(`${sym}@${stream}`) as Exclude<ReturnType<typeof parseTopic>, string>;
       return { topic: t.topic, subject: topicSubject(t), seq: 0 };
     };
-    const klines: KlineState[] = KLINE_INTERVALS.map((interval) => {
-      const ms = INTERVAL_MS[interval];
-      return {
-        interval,
-        ms,
-        ...topic(`kline_${interval}`),
-        openTime: Math.floor(this.#opts.startTimeMs / ms) * ms,
-        open,
-        high: open,
-        low: open,
-        close: open,
-        volume: 0,
-        quote: 0n,
-        takerBase: 0,
-        takerQuote: 0n,
-        count: 0,
-        firstId: 0,
-        lastId: 0,
-      };
-    });
+    const klines = new SymbolKlines((stream) => topic(stream), this.#opts.startTimeMs, open);
+    const book = new OrderBook();
     const s: SymbolState = {
       spec,
       upper: sym.toUpperCase(),
@@ -439,9 +250,9 @@ export class MarketSimulator {
       gap,
       half: Math.max(1, Math.floor(gap / 2)),
       stepValue: 10 ** -(spec.priceDecimals + spec.qtyDecimals),
-      bids: new BookSide(true),
-      asks: new BookSide(false),
-      updateId: 0,
+      book,
+      bids: book.bids,
+      asks: book.asks,
       tradeId: 0,
       open,
       high: open,
@@ -455,13 +266,15 @@ export class MarketSimulator {
       klines,
       trade: topic('trade'),
       depth: { ...topic('depth'), snapSubject: depthSnapshotSubject(sym) },
+      depthFast: topic('depth@100ms'),
+      bookTicker: { ...topic('bookticker'), last: '' },
       ticker: topic('ticker'),
+      miniTicker: topic('miniticker'),
     };
     this.#replenish(s, s.bids, s.asks);
     this.#replenish(s, s.asks, s.bids);
     // The initial book is the state before update id 1, not a diff.
-    s.bids.changes.clear();
-    s.asks.changes.clear();
+    book.markInitial();
     return s;
   }
 
@@ -529,12 +342,13 @@ export class MarketSimulator {
       case TICKER:
         return this.#ticker(s, timer.at, emit);
       case KLINE:
-        for (const k of s.klines) this.#emitKline(s, k, false, timer.at, emit);
-        return s.klines.length;
+        return s.klines.emitAll(this.#klineCtx(s, timer.at, emit));
       case SNAPSHOT:
         return this.#snapshot(s, timer.at, emit);
+      case DEPTH:
+        return this.#depthDiffs(s, timer.at, timer.k % SLOW_EVERY === SLOW_EVERY - 1, emit);
       case BOUNDARY:
-        return this.#closeKlines(s, timer.at, emit);
+        return s.klines.closeDue(this.#klineCtx(s, timer.at, emit));
       default:
         throw new Error(`unknown timer kind ${timer.kind}`);
     }
@@ -559,10 +373,6 @@ export class MarketSimulator {
     this.#replenish(s, hit, other);
     this.#requote(s);
 
-    const bids = s.bids.takeChanges();
-    const asks = s.asks.takeChanges();
-    const first = s.updateId + 1;
-    s.updateId += bids.length + asks.length;
     const id = ++s.tradeId;
     const quote = BigInt(price * qty);
 
@@ -579,24 +389,7 @@ export class MarketSimulator {
     s.count++;
     s.volume += qty;
     s.quote += quote;
-    for (const k of s.klines) {
-      if (k.count === 0) {
-        k.open = k.high = k.low = price;
-        k.firstId = id;
-      } else {
-        if (price > k.high) k.high = price;
-        if (price < k.low) k.low = price;
-      }
-      k.close = price;
-      k.lastId = id;
-      k.count++;
-      k.volume += qty;
-      k.quote += quote;
-      if (takerBuys) {
-        k.takerBase += qty;
-        k.takerQuote += quote;
-      }
-    }
+    s.klines.onTrade(id, price, qty, quote, takerBuys);
 
     const pd = s.spec.priceDecimals;
     const qd = s.spec.qtyDecimals;
@@ -617,25 +410,53 @@ export class MarketSimulator {
         },
       }),
     );
-    const levels = (changes: Array<[number, number]>) =>
-      changes.map(([p, q]) => ({ price: formatUnits(p, pd), qty: formatUnits(q, qd) }));
+    return 1;
+  }
+
+  /** Publishes the 100 ms diff, and on every SLOW_EVERY-th tick the 1000 ms one; a window without changes sends nothing. */
+  #depthDiffs(s: SymbolState, at: number, slow: boolean, emit: Emit): number {
+    let n = 0;
+    const fast = s.book.takeFastDiff();
+    if (fast) {
+      this.#emitDiff(s, s.depthFast, fast, at, emit);
+      n += 1 + this.#bookTicker(s, fast.last, at, emit);
+    }
+    const slowDiff = slow ? s.book.takeSlowDiff() : undefined;
+    if (slowDiff) {
+      this.#emitDiff(s, s.depth, slowDiff, at, emit);
+      n++;
+    }
+    return n;
+  }
+
+  /** The book's top after update id u, when it changed since the last one published: Binance's bookTicker at the diff's u. */
+  #bookTicker(s: SymbolState, u: number, at: number, emit: Emit): number {
+    const bid = s.bids.levels[0]!;
+    const ask = s.asks.levels[0]!;
+    const top = `${bid.price}/${bid.qty}/${ask.price}/${ask.qty}`;
+    if (top === s.bookTicker.last) return 0;
+    s.bookTicker.last = top;
+    const pd = s.spec.priceDecimals;
+    const qd = s.spec.qtyDecimals;
+    const value = { symbol: s.upper, updateId: BigInt(u), bidPrice: formatUnits(bid.price, pd), bidQty: formatUnits(bid.qty, qd), askPrice: formatUnits(ask.price, pd), askQty: formatUnits(ask.qty, qd) };
+    emit(s.bookTicker.subject, create(EventSchema, { ...this.#header(s.bookTicker.topic, ++s.bookTicker.seq, at), payload: { case: 'bookTicker', value } }));
+    return 1;
+  }
+
+  #emitDiff(s: SymbolState, t: { topic: string; subject: string; seq: number }, d: BookDiff, at: number, emit: Emit): void {
+    const pd = s.spec.priceDecimals;
+    const qd = s.spec.qtyDecimals;
+    const levels = (changes: Array<[number, number]>) => changes.map(([p, q]) => ({ price: formatUnits(p, pd), qty: formatUnits(q, qd) }));
     emit(
-      s.depth.subject,
+      t.subject,
       create(EventSchema, {
-        ...this.#header(s.depth.topic, ++s.depth.seq, at),
+        ...this.#header(t.topic, ++t.seq, at),
         payload: {
           case: 'depthUpdate',
-          value: {
-            symbol: s.upper,
-            firstUpdateId: BigInt(first),
-            finalUpdateId: BigInt(s.updateId),
-            bids: levels(bids),
-            asks: levels(asks),
-          },
+          value: { symbol: s.upper, firstUpdateId: BigInt(d.first), finalUpdateId: BigInt(d.last), bids: levels(d.bids), asks: levels(d.asks) },
         },
       }),
     );
-    return 2;
   }
 
   #ticker(s: SymbolState, at: number, emit: Emit): number {
@@ -645,85 +466,36 @@ export class MarketSimulator {
     const avg = s.volume > 0 ? Number((s.quote * 2n + BigInt(s.volume)) / (2n * BigInt(s.volume))) : s.last;
     const bid = s.bids.levels[0];
     const ask = s.asks.levels[0];
-    emit(
-      s.ticker.subject,
-      create(EventSchema, {
-        ...this.#header(s.ticker.topic, ++s.ticker.seq, at),
-        payload: {
-          case: 'ticker',
-          value: {
-            symbol: s.upper,
-            priceChange: formatUnits(change, pd),
-            priceChangePercent: ((change / s.open) * 100).toFixed(3),
-            weightedAvgPrice: formatUnits(avg, pd),
-            lastPrice: formatUnits(s.last, pd),
-            lastQty: formatUnits(s.lastQty, qd),
-            bestBid: formatUnits(bid?.price ?? 0, pd),
-            bestBidQty: formatUnits(bid?.qty ?? 0, qd),
-            bestAsk: formatUnits(ask?.price ?? 0, pd),
-            bestAskQty: formatUnits(ask?.qty ?? 0, qd),
-            openPrice: formatUnits(s.open, pd),
-            highPrice: formatUnits(s.high, pd),
-            lowPrice: formatUnits(s.low, pd),
-            volume: formatUnits(s.volume, qd),
-            quoteVolume: formatUnits(s.quote, pd + qd),
-            openTime: BigInt(this.startTimeMs),
-            closeTime: BigInt(Math.floor(at)),
-            firstTradeId: BigInt(s.firstTradeId),
-            lastTradeId: BigInt(s.count > 0 ? s.tradeId : 0),
-            tradeCount: BigInt(s.count),
-          },
-        },
-      }),
-    );
-    return 1;
-  }
-
-  #emitKline(s: SymbolState, k: KlineState, closed: boolean, at: number, emit: Emit): void {
-    const pd = s.spec.priceDecimals;
-    const qd = s.spec.qtyDecimals;
-    emit(
-      k.subject,
-      create(EventSchema, {
-        ...this.#header(k.topic, ++k.seq, at),
-        payload: {
-          case: 'kline',
-          value: {
-            symbol: s.upper,
-            interval: k.interval,
-            openTime: BigInt(k.openTime),
-            closeTime: BigInt(k.openTime + k.ms - 1),
-            firstTradeId: BigInt(k.firstId),
-            lastTradeId: BigInt(k.lastId),
-            open: formatUnits(k.open, pd),
-            close: formatUnits(k.close, pd),
-            high: formatUnits(k.high, pd),
-            low: formatUnits(k.low, pd),
-            volume: formatUnits(k.volume, qd),
-            tradeCount: BigInt(k.count),
-            closed,
-            quoteVolume: formatUnits(k.quote, pd + qd),
-            takerBuyBaseVolume: formatUnits(k.takerBase, qd),
-            takerBuyQuoteVolume: formatUnits(k.takerQuote, pd + qd),
-          },
-        },
-      }),
-    );
-  }
-
-  /** At a minute boundary: emits each candle that ends here, closed, and starts its successor. */
-  #closeKlines(s: SymbolState, at: number, emit: Emit): number {
-    let n = 0;
-    for (const k of s.klines) {
-      if (k.openTime + k.ms > at) continue;
-      this.#emitKline(s, k, true, at, emit);
-      n++;
-      k.openTime = Math.floor(at / k.ms) * k.ms;
-      k.open = k.high = k.low = k.close;
-      k.volume = k.takerBase = k.count = k.firstId = k.lastId = 0;
-      k.quote = k.takerQuote = 0n;
+    const value = {
+      symbol: s.upper,
+      priceChange: formatUnits(change, pd),
+      priceChangePercent: ((change / s.open) * 100).toFixed(3),
+      weightedAvgPrice: formatUnits(avg, pd),
+      lastPrice: formatUnits(s.last, pd),
+      lastQty: formatUnits(s.lastQty, qd),
+      bestBid: formatUnits(bid?.price ?? 0, pd),
+      bestBidQty: formatUnits(bid?.qty ?? 0, qd),
+      bestAsk: formatUnits(ask?.price ?? 0, pd),
+      bestAskQty: formatUnits(ask?.qty ?? 0, qd),
+      openPrice: formatUnits(s.open, pd),
+      highPrice: formatUnits(s.high, pd),
+      lowPrice: formatUnits(s.low, pd),
+      volume: formatUnits(s.volume, qd),
+      quoteVolume: formatUnits(s.quote, pd + qd),
+      openTime: BigInt(this.startTimeMs),
+      closeTime: BigInt(Math.floor(at)),
+      firstTradeId: BigInt(s.firstTradeId),
+      lastTradeId: BigInt(s.count > 0 ? s.tradeId : 0),
+      tradeCount: BigInt(s.count),
+    };
+    for (const t of [s.ticker, s.miniTicker]) {
+      emit(t.subject, create(EventSchema, { ...this.#header(t.topic, ++t.seq, at), payload: { case: 'ticker', value } }));
     }
-    return n;
+    return 2;
+  }
+
+  #klineCtx(s: SymbolState, at: number, emit: Emit): KlineEmitContext {
+    return { symbol: s.upper, priceDecimals: s.spec.priceDecimals, qtyDecimals: s.spec.qtyDecimals, at, emit, header: (topic, seq) => this.#header(topic, seq, at) };
   }
 
   #snapshot(s: SymbolState, at: number, emit: Emit): number {
@@ -731,18 +503,12 @@ export class MarketSimulator {
     const qd = s.spec.qtyDecimals;
     const levels = (side: BookSide): Array<{ price: string; qty: string }> =>
       side.levels.map((l) => ({ price: formatUnits(l.price, pd), qty: formatUnits(l.qty, qd) }));
-    // Snapshots take no sequence number: a snapshot's seq is the last diff it contains.
-    emit(
-      s.depth.snapSubject,
-      create(EventSchema, {
-        ...this.#header(s.depth.topic, s.depth.seq, at),
-        payload: {
-          case: 'depthSnapshot',
-          value: { symbol: s.upper, lastUpdateId: BigInt(s.updateId), bids: levels(s.bids), asks: levels(s.asks) },
-        },
-      }),
-    );
-    return 1;
+    // Snapshots take no sequence number: a snapshot's seq is the last diff of its topic it contains.
+    const value = { symbol: s.upper, lastUpdateId: BigInt(s.book.updateId), bids: levels(s.bids), asks: levels(s.asks) };
+    for (const t of [s.depth, s.depthFast]) {
+      emit(s.depth.snapSubject, create(EventSchema, { ...this.#header(t.topic, t.seq, at), payload: { case: 'depthSnapshot', value } }));
+    }
+    return 2;
   }
 
   #heapify(): void {

@@ -3,10 +3,9 @@
 // LinkBatch per stream per fan-out slice); a gateway that stops reading is
 // cut off past a byte cap and told to resync, never allowed to grow memory
 // without bound or slow other streams.
-import type { LinkNotice } from '../../proto/gen/internal_pb.js';
 import { create } from '@bufbuild/protobuf';
 import { LinkNoticeSchema } from '../../proto/gen/internal_pb.js';
-import { encodeLinkBatch } from '../common/link-codec.ts';
+import { encodeLinkItems, type LinkItem } from '../common/link-codec.ts';
 import type { AttachCall } from '../common/link-service.ts';
 
 export class LinkStream {
@@ -14,8 +13,9 @@ export class LinkStream {
   readonly topics = new Set<string>();
   gatewayId = '';
   closed = false;
-  #pending: Uint8Array[] = [];
-  #notices: LinkNotice[] = [];
+  /** Events and notices in the order they happened: a notice sits exactly where it applies. */
+  #pending: LinkItem[] = [];
+  #pendingEvents = 0;
   #pendingBytes = 0;
   #waitingDrain = false;
   #capBytes: number;
@@ -29,38 +29,44 @@ export class LinkStream {
     this.#onDirty = onDirty;
   }
 
+  /** Bytes waiting for this gateway: queued here plus what the stream has not handed to the socket yet. */
+  get queuedBytes(): number {
+    return this.#pendingBytes + (this.call.writableLength ?? 0);
+  }
+
   enqueue(bytes: Uint8Array): void {
     if (this.closed) return;
     if (this.#pendingBytes + bytes.length > this.#capBytes) return this.#overflow();
-    if (this.#pending.length === 0 && this.#notices.length === 0) this.#onDirty(this);
+    if (this.#pending.length === 0) this.#onDirty(this);
     this.#pending.push(bytes);
+    this.#pendingEvents++;
     this.#pendingBytes += bytes.length;
   }
 
   notice(topic: string, kind: string, detail = ''): void {
     if (this.closed) return;
-    if (this.#pending.length === 0 && this.#notices.length === 0) this.#onDirty(this);
-    this.#notices.push(create(LinkNoticeSchema, { topic, kind, detail }));
+    if (this.#pending.length === 0) this.#onDirty(this);
+    this.#pending.push(create(LinkNoticeSchema, { topic, kind, detail }));
   }
 
   /** The gateway stopped reading: drop what is queued and ask it to resync every topic of this stream. */
   #overflow(): void {
     this.overflows++;
     this.#pending = [];
+    this.#pendingEvents = 0;
     this.#pendingBytes = 0;
-    this.#notices = [];
-    for (const t of this.topics) this.#notices.push(create(LinkNoticeSchema, { topic: t, kind: 'resync', detail: 'server queue for this gateway stream overflowed' }));
+    for (const t of this.topics) this.#pending.push(create(LinkNoticeSchema, { topic: t, kind: 'resync', detail: 'server queue for this gateway stream overflowed' }));
     this.#onDirty(this);
   }
 
   /** Writes what is queued as one LinkBatch, unless the stream is still draining. */
   flush(): void {
     if (this.closed || this.#waitingDrain) return;
-    if (this.#pending.length === 0 && this.#notices.length === 0) return;
-    const batch = encodeLinkBatch(this.#pending, this.#notices);
-    this.eventsOut += this.#pending.length;
+    if (this.#pending.length === 0) return;
+    const batch = encodeLinkItems(this.#pending);
+    this.eventsOut += this.#pendingEvents;
     this.#pending = [];
-    this.#notices = [];
+    this.#pendingEvents = 0;
     this.#pendingBytes = 0;
     if (!this.call.write(batch)) {
       this.#waitingDrain = true;

@@ -10,6 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { EventSchema, type Event } from '../../proto/gen/market_pb.js';
 import { subjectTopic, symbolTopics } from '../../system/common/topics.ts';
 import { startNats } from '../helpers/servers.ts';
+import { adminHeaders, testSecrets } from '../helpers/cluster.ts';
 
 const MAIN = fileURLToPath(new URL('../../system/feed/main.ts', import.meta.url));
 
@@ -67,6 +68,7 @@ test('feed process publishes sequenced events on md.> and follows live rate chan
     depthLevels: 10,
     seed: 7,
     routers: [],
+    secretsFile: testSecrets().file,
   };
   const feed = spawn(process.execPath, [MAIN, '--config', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -87,19 +89,23 @@ test('feed process publishes sequenced events on md.> and follows live rate chan
 
   await sleep(1500);
   const changedAtUs = Date.now() * 1000;
-  const res = await fetch(`${admin}/admin/config`, { method: 'POST', body: JSON.stringify({ rate: 200 }) });
+  const res = await fetch(`${admin}/admin/config`, { method: 'POST', headers: adminHeaders(), body: JSON.stringify({ rate: 200 }) });
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { ok: true, rate: 200 });
-  const bad = await fetch(`${admin}/admin/config`, { method: 'POST', body: JSON.stringify({ rate: 'fast' }) });
+  const bad = await fetch(`${admin}/admin/config`, { method: 'POST', headers: adminHeaders(), body: JSON.stringify({ rate: 'fast' }) });
+  assert.equal(bad.status, 400);
+  const unknown = await fetch(`${admin}/admin/config`, { method: 'POST', headers: adminHeaders(), body: JSON.stringify({ rate: 5, symbols: 9 }) });
+  assert.equal(unknown.status, 400, 'an unknown field is refused, not ignored');
+  assert.equal((await fetch(`${admin}/admin/config`, { method: 'POST', body: JSON.stringify({ rate: 1 }) })).status, 401, 'no token, no change');
   assert.equal(bad.status, 400);
   await sleep(1500);
 
-  const stats = (await (await fetch(`${admin}/stats`)).json()) as Record<string, number>;
+  const stats = (await (await fetch(`${admin}/stats`, { headers: adminHeaders() })).json()) as Record<string, number>;
   assert.equal(stats.rate, 200);
   assert.equal(stats.symbols, 3);
   assert.ok(stats.eventsPublished > 0);
   assert.equal(typeof stats.lagMs, 'number');
-  const drain = await fetch(`${admin}/admin/drain`, { method: 'POST' });
+  const drain = await fetch(`${admin}/admin/drain`, { method: 'POST', headers: adminHeaders() });
   assert.equal(drain.status, 200);
 
   feed.kill('SIGTERM');
@@ -115,7 +121,7 @@ test('feed process publishes sequenced events on md.> and follows live rate chan
   for (const { subject, event, atUs } of received) {
     epochs.add(event.epoch);
     if (event.payload.case === 'depthSnapshot') {
-      assert.equal(subject, `md.depthsnap.${event.topic.replace('@depth', '')}`);
+      assert.equal(subject, `md.depthsnap.${event.topic.slice(0, event.topic.indexOf('@'))}`);
     } else {
       assert.equal(subjectTopic(subject), event.topic);
       topics.add(event.topic);
@@ -176,6 +182,33 @@ test('embedded: the feed publishes on an in-memory bus and stops cleanly', async
   }
   assert.ok(subjects.has('md.trade.solusdt') && subjects.has('md.depthsnap.solusdt') && subjects.has('md.kline_1m.solusdt'), [...subjects].join(' '));
   await assert.rejects(fetch(`${handle.urls.admin}/healthz`), 'admin port closed after stop');
+});
+
+test('silent: the feed publishes nothing, while the same feed not silent publishes at once; its admin API still answers', async () => {
+  const { startFeed } = await import('../../system/feed/feed.ts');
+  const { defaults } = await import('../../system/common/config.ts');
+  const { createLogger } = await import('../../system/common/logger.ts');
+  const { MemoryBus } = await import('../../system/common/bus.ts');
+  const [quietBus, loudBus] = [new MemoryBus(), new MemoryBus()];
+  let quiet = 0;
+  let loud = 0;
+  quietBus.subscribe('>', () => void quiet++);
+  loudBus.subscribe('>', () => void loud++);
+  const cfg = { ...defaults.feed(), adminPort: 0, symbols: 2, rate: 0, tickerMs: 50, klineMs: 50, depthSnapshotMs: 100 };
+  const silent = await startFeed({ ...cfg, silent: true }, { log: createLogger('feed-silent'), bus: quietBus });
+  const plain = await startFeed(cfg, { log: createLogger('feed-plain'), bus: loudBus });
+  try {
+    // Rate 0 alone still sends tickers, klines and snapshots: the plain feed is the control.
+    for (let i = 0; i < 200 && loud < 50; i++) await sleep(20);
+    assert.ok(loud >= 50, `the plain feed published only ${loud} events`);
+    assert.equal(quiet, 0, 'the silent feed published');
+    assert.equal((await fetch(`${silent.urls.admin}/healthz`)).status, 200);
+  } finally {
+    await silent.stop();
+    await plain.stop();
+    await quietBus.close();
+    await loudBus.close();
+  }
 });
 
 test('publishIntervalMs: events due between turns go out together and keep their own intended times', async () => {

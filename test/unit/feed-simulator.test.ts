@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toBinary } from '@bufbuild/protobuf';
-import { EventSchema, type Event, type Kline, type Trade, type DepthSnapshot, type DepthUpdate } from '../../proto/gen/market_pb.js';
+import { EventSchema, type Event, type Kline, type Trade, type DepthSnapshot, type DepthUpdate, type BookTicker } from '../../proto/gen/market_pb.js';
 import { MarketSimulator, symbolInfo, type SimulatorOptions } from '../../system/feed/simulator.ts';
-import { KLINE_INTERVALS, subjectTopic, symbolTopics } from '../../system/common/topics.ts';
+import { BINANCE_KLINE_INTERVALS, TZ_KLINE_INTERVALS, subjectTopic, symbolTopics } from '../../system/common/topics.ts';
 
 // 10 s before a 5-minute boundary, so a run crosses 1m and 5m closes early on.
 const START = Date.UTC(2024, 0, 1, 12, 4, 50);
@@ -31,7 +31,10 @@ function options(over: Partial<SimulatorOptions> = {}): SimulatorOptions {
 function run(sim: MarketSimulator, untilMs: number, out: Out[] = [], stepMs?: number): Out[] {
   const emit = (subject: string, event: Event) => void out.push({ subject, event });
   if (stepMs === undefined) sim.advanceTo(untilMs, emit);
-  else for (let t = sim.startTimeMs; t <= untilMs; t += stepMs) sim.advanceTo(Math.min(t, untilMs), emit);
+  else {
+    for (let t = sim.startTimeMs; t < untilMs; t += stepMs) sim.advanceTo(t, emit);
+    sim.advanceTo(untilMs, emit); // the last step lands on untilMs itself, where candles may close
+  }
   return out;
 }
 
@@ -53,7 +56,7 @@ test('every event: subject matches topic, seq +1 per topic without gaps, epoch s
     if (event.payload.case === 'depthSnapshot') {
       const sym = event.topic.slice(0, event.topic.indexOf('@'));
       assert.equal(subject, `md.depthsnap.${sym}`);
-      assert.equal(event.topic, `${sym}@depth`);
+      assert.ok(event.topic === `${sym}@depth` || event.topic === `${sym}@depth@100ms`, event.topic);
       // A snapshot consumes no seq: it carries the seq of the last diff already emitted.
       assert.equal(Number(event.seq), seqs.get(event.topic) ?? 0);
       continue;
@@ -88,6 +91,37 @@ test('trades are evenly spaced per rate, each symbol at its own phase', () => {
     firsts.push(times[0]!);
   }
   assert.equal(new Set(firsts).size, 3, 'symbols share a phase');
+});
+
+test('klines of every interval, in progress and closed, equal the trades emitted before them in their candle (a trade updates only the current second)', () => {
+  const out = run(new MarketSimulator(options({ symbols: ['btcusdt'], rate: 10 })), START + 130_000);
+  const seen: Trade[] = [];
+  let checked = 0;
+  const closes = new Map<string, number>();
+  for (const o of out) {
+    const p = o.event.payload;
+    if (p.case === 'trade') seen.push(p.value);
+    if (p.case !== 'kline') continue;
+    const k = p.value;
+    const inside = seen.filter((t) => t.tradeTime >= k.openTime && t.tradeTime <= k.closeTime);
+    assert.equal(Number(k.tradeCount), inside.length, `${o.event.topic} n at ${us(o.event)}`);
+    if (inside.length > 0) {
+      assert.equal(k.firstTradeId, inside[0]!.tradeId, o.event.topic);
+      assert.equal(k.close, inside.at(-1)!.price, o.event.topic);
+      assert.equal(units(k.volume), inside.reduce((a, t) => a + units(t.qty), 0n), o.event.topic);
+      const prices = inside.map((t) => units(t.price));
+      assert.equal(units(k.high), prices.reduce((a, b) => (b > a ? b : a)), o.event.topic);
+    }
+    if (k.closed) closes.set(o.event.topic, (closes.get(o.event.topic) ?? 0) + 1);
+    checked++;
+  }
+  assert.ok(checked > 1000, `${checked} klines checked`);
+  // 130 s from 12:04:50 to 12:07:00 (inclusive): 130 one-second closes, 3 of 1m, 1 of 3m (12:06), 1 of 5m (12:05), none of 15m.
+  assert.equal(closes.get('btcusdt@kline_1s'), 130);
+  assert.equal(closes.get('btcusdt@kline_1m'), 3);
+  assert.equal(closes.get('btcusdt@kline_3m'), 1);
+  assert.equal(closes.get('btcusdt@kline_5m'), 1);
+  assert.equal(closes.get('btcusdt@kline_15m'), undefined);
 });
 
 test('klines: closed exactly once per boundary, o/h/l/c/v/n consistent with the trades inside', () => {
@@ -136,60 +170,123 @@ test('klines: closed exactly once per boundary, o/h/l/c/v/n consistent with the 
       }
     }
     // Every interval publishes updates; the longer ones have not closed yet.
-    for (const interval of KLINE_INTERVALS) {
+    for (const interval of BINANCE_KLINE_INTERVALS) {
       assert.ok(out.some((o) => o.event.topic === `${sym}@kline_${interval}`));
     }
   }
 });
 
-test('a depth snapshot plus the diffs after it reproduces the next snapshot exactly', () => {
+type Book = { bids: Map<string, string>; asks: Map<string, string>; lastUpdateId: bigint };
+
+/** Binance's local-book rules: drop diffs with u ≤ L, the first applied has U ≤ L+1 ≤ u, each next one U = previous u + 1. */
+function applyDiff(book: Book, d: DepthUpdate, started: boolean): boolean {
+  if (d.finalUpdateId <= book.lastUpdateId) return false;
+  if (!started) assert.ok(d.firstUpdateId <= book.lastUpdateId + 1n, `first diff U=${d.firstUpdateId} skips past L+1=${book.lastUpdateId + 1n}`);
+  else assert.equal(d.firstUpdateId, book.lastUpdateId + 1n, 'U = previous u + 1');
+  for (const [side, levels] of [[book.bids, d.bids], [book.asks, d.asks]] as const) {
+    for (const l of levels) {
+      if (Number(l.qty) === 0) side.delete(l.price);
+      else side.set(l.price, l.qty);
+    }
+  }
+  book.lastUpdateId = d.finalUpdateId;
+  return true;
+}
+
+const sorted = (book: Book) => ({
+  bids: [...book.bids].sort((a, b) => Number(b[0]) - Number(a[0])),
+  asks: [...book.asks].sort((a, b) => Number(a[0]) - Number(b[0])),
+});
+
+test('depth@100ms and depth (1 s): a book started from any snapshot, kept by the diffs, equals one started from a later snapshot at the same update id', () => {
   const depthLevels = 8;
   const out = run(new MarketSimulator(options({ depthLevels, rate: 50 })), START + 20_000);
   for (const sym of ['btcusdt', 'xrpusdt', 'sym031usdt']) {
-    const stream = out.filter((o) => o.event.topic === `${sym}@depth`);
-    let book: { bids: Map<string, string>; asks: Map<string, string>; lastUpdateId: bigint; seq: bigint } | undefined;
-    let checked = 0;
-    for (const { event } of stream) {
-      if (event.payload.case === 'depthSnapshot') {
-        const snap = event.payload.value as DepthSnapshot;
-        // Shape: full sides, bids strictly descending, asks strictly ascending, not crossed.
-        assert.equal(snap.bids.length, depthLevels);
-        assert.equal(snap.asks.length, depthLevels);
-        for (let i = 1; i < depthLevels; i++) {
-          assert.ok(Number(snap.bids[i]!.price) < Number(snap.bids[i - 1]!.price));
-          assert.ok(Number(snap.asks[i]!.price) > Number(snap.asks[i - 1]!.price));
+    for (const [topic, periodMs] of [[`${sym}@depth@100ms`, 100], [`${sym}@depth`, 1000]] as const) {
+      const stream = out.filter((o) => o.event.topic === topic);
+      const books: Array<{ book: Book; started: boolean }> = [];
+      let lastDiffUs = 0;
+      let lastU = 0n;
+      let checked = 0;
+      for (const { event } of stream) {
+        if (event.payload.case === 'depthSnapshot') {
+          const snap = event.payload.value as DepthSnapshot;
+          // Shape: full sides, bids strictly descending, asks strictly ascending, not crossed.
+          assert.equal(snap.bids.length, depthLevels);
+          assert.equal(snap.asks.length, depthLevels);
+          for (let i = 1; i < depthLevels; i++) {
+            assert.ok(Number(snap.bids[i]!.price) < Number(snap.bids[i - 1]!.price));
+            assert.ok(Number(snap.asks[i]!.price) > Number(snap.asks[i - 1]!.price));
+          }
+          assert.ok(Number(snap.bids[0]!.price) < Number(snap.asks[0]!.price), 'crossed book');
+          assert.ok(snap.lastUpdateId >= lastU, 'a snapshot contains every diff before it');
+          // Snapshots fall on the 100 ms ticks: /api/v3/depth's lastUpdateId is always a @depth@100ms event's u.
+          if (periodMs === 100 && lastU > 0n) assert.equal(snap.lastUpdateId, lastU, 'snapshot at a 100 ms diff boundary');
+          books.push({ book: { bids: new Map(snap.bids.map((l) => [l.price, l.qty])), asks: new Map(snap.asks.map((l) => [l.price, l.qty])), lastUpdateId: snap.lastUpdateId }, started: false });
+          continue;
         }
-        assert.ok(Number(snap.bids[0]!.price) < Number(snap.asks[0]!.price), 'crossed book');
-        if (book) {
-          assert.equal(event.seq, book.seq);
-          assert.equal(snap.lastUpdateId, book.lastUpdateId);
-          assert.deepEqual(snap.bids.map((l) => [l.price, l.qty]), [...book.bids].sort((a, b) => Number(b[0]) - Number(a[0])));
-          assert.deepEqual(snap.asks.map((l) => [l.price, l.qty]), [...book.asks].sort((a, b) => Number(a[0]) - Number(b[0])));
+        const diff = event.payload.value as DepthUpdate;
+        if (lastU > 0n) assert.equal(diff.firstUpdateId, lastU + 1n, `${topic}: diffs are contiguous`);
+        assert.ok(diff.finalUpdateId >= diff.firstUpdateId);
+        lastU = diff.finalUpdateId;
+        if (lastDiffUs > 0) assert.equal((us(event) - lastDiffUs) % (periodMs * 1000), 0, `${topic} cadence`);
+        lastDiffUs = us(event);
+        for (const b of books) if (applyDiff(b.book, diff, b.started)) b.started = true;
+        // Every book that has caught up is at this diff's update id: all must be equal.
+        const live = books.filter((b) => b.started);
+        for (const b of live.slice(1)) {
+          assert.deepEqual(sorted(b.book), sorted(live[0]!.book));
           checked++;
         }
-        book = {
-          bids: new Map(snap.bids.map((l) => [l.price, l.qty])),
-          asks: new Map(snap.asks.map((l) => [l.price, l.qty])),
-          lastUpdateId: snap.lastUpdateId,
-          seq: event.seq,
-        };
-        continue;
+        if (live.length > 2) books.splice(0, books.indexOf(live.at(-2)!)); // keep the check linear
       }
-      if (!book) continue;
-      const diff = event.payload.value as DepthUpdate;
-      assert.equal(event.seq, book.seq + 1n);
-      assert.equal(diff.firstUpdateId, book.lastUpdateId + 1n, 'update ids continue');
-      assert.ok(diff.finalUpdateId >= diff.firstUpdateId);
-      for (const [side, levels] of [[book.bids, diff.bids], [book.asks, diff.asks]] as const) {
-        for (const l of levels) {
-          if (Number(l.qty) === 0) side.delete(l.price);
-          else side.set(l.price, l.qty);
-        }
-      }
-      book.seq = event.seq;
-      book.lastUpdateId = diff.finalUpdateId;
+      assert.ok(checked >= 10, `${topic}: only ${checked} book comparisons`);
     }
-    assert.ok(checked >= 30, `${sym}: only ${checked} snapshot pairs checked`);
+  }
+});
+
+test('bookTicker: published when the top changes, equal to the top of the book kept by @depth@100ms at the same update id', () => {
+  const out = run(new MarketSimulator(options({ rate: 50 })), START + 10_000);
+  for (const sym of ['btcusdt', 'xrpusdt']) {
+    let book: Book | undefined;
+    let started = false;
+    let checked = 0;
+    let lastTop = '';
+    for (const { event } of out) {
+      if (event.topic === `${sym}@depth@100ms`) {
+        if (event.payload.case === 'depthSnapshot' && !book) {
+          const snap = event.payload.value;
+          book = { bids: new Map(snap.bids.map((l) => [l.price, l.qty])), asks: new Map(snap.asks.map((l) => [l.price, l.qty])), lastUpdateId: snap.lastUpdateId };
+        } else if (event.payload.case === 'depthUpdate' && book && applyDiff(book, event.payload.value, started)) started = true;
+      }
+      if (event.topic !== `${sym}@bookticker` || !book || !started) continue;
+      assert.equal(event.payload.case, 'bookTicker');
+      const bt = event.payload.value as BookTicker;
+      assert.equal(bt.updateId, book.lastUpdateId, 'bookTicker follows the diff of its instant');
+      const { bids, asks } = sorted(book);
+      assert.deepEqual([bt.bidPrice, bt.bidQty, bt.askPrice, bt.askQty], [...bids[0]!, ...asks[0]!]);
+      const top = `${bt.bidPrice}/${bt.bidQty}/${bt.askPrice}/${bt.askQty}`;
+      assert.notEqual(top, lastTop, 'only changes are published');
+      lastTop = top;
+      checked++;
+    }
+    assert.ok(checked >= 20, `${sym}: only ${checked} bookTickers checked`);
+  }
+});
+
+test('a 1 s depth diff equals the ten 100 ms diffs of its window applied in order', () => {
+  const out = run(new MarketSimulator(options({ rate: 50 })), START + 10_000);
+  const fast = out.filter((o) => o.event.topic === 'btcusdt@depth@100ms' && o.event.payload.case === 'depthUpdate').map((o) => o.event.payload.value as DepthUpdate);
+  const slow = out.filter((o) => o.event.topic === 'btcusdt@depth' && o.event.payload.case === 'depthUpdate').map((o) => o.event.payload.value as DepthUpdate);
+  assert.ok(slow.length >= 9);
+  for (const d of slow) {
+    const parts = fast.filter((f) => f.firstUpdateId >= d.firstUpdateId && f.finalUpdateId <= d.finalUpdateId);
+    assert.equal(parts[0]!.firstUpdateId, d.firstUpdateId);
+    assert.equal(parts.at(-1)!.finalUpdateId, d.finalUpdateId);
+    const merged = { bids: new Map<string, string>(), asks: new Map<string, string>() };
+    for (const p of parts) for (const [side, levels] of [[merged.bids, p.bids], [merged.asks, p.asks]] as const) for (const l of levels) side.set(l.price, l.qty);
+    assert.deepEqual(d.bids.map((l) => [l.price, l.qty]), [...merged.bids].sort((a, b) => Number(b[0]) - Number(a[0])));
+    assert.deepEqual(d.asks.map((l) => [l.price, l.qty]), [...merged.asks].sort((a, b) => Number(a[0]) - Number(b[0])));
   }
 });
 
@@ -204,7 +301,7 @@ test('deterministic for a seed, however the time is advanced', () => {
   let turns = 0;
   while (bounded.nextEventTimeMs() <= START + 65_000) {
     const n = bounded.advanceTo(START + 65_000, (subject, event) => void out.push({ subject, event }), 100);
-    assert.ok(n <= 100 + KLINE_INTERVALS.length, `turn emitted ${n}`);
+    assert.ok(n <= 100 + BINANCE_KLINE_INTERVALS.length + TZ_KLINE_INTERVALS.length, `turn emitted ${n}`);
     turns++;
   }
   assert.ok(turns > 10);

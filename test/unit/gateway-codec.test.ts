@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { create, fromBinary, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { EncodedEvent, controlFrame, decodeEvent, eventData, prepareFrame } from '../../system/gateway/codec.ts';
-import { EventSchema, type Event } from '../../proto/gen/market_pb.js';
+import { EncodedEvent, controlFrame, decodeEvent, eventData, eventJson, prepareFrame } from '../../system/gateway/codec.ts';
+import { EventSchema, type Event, type Ticker } from '../../proto/gen/market_pb.js';
 import { ServerFrameSchema } from '../../proto/gen/client_pb.js';
 
 const PT = 1_767_225_600_123_456n; // µs
@@ -54,6 +54,24 @@ test('eventData: 24hrTicker in Binance field names', () => {
     e: '24hrTicker', E, s: 'BTCUSDT', p: '-1.5', P: '-0.9', w: '101.2', x: '102', c: '100.5', Q: '0.3', b: '100.4', B: '2', a: '100.6', A: '3',
     o: '102', h: '103', l: '99', v: '1000', q: '101000', O: 1_767_139_200_000, C: 1_767_225_600_000, F: 5, L: 905, n: 901, ...tail,
   });
+});
+
+test('eventData: the same ticker on a @miniTicker topic is a 24hrMiniTicker', () => {
+  const mini = create(EventSchema, { ...ticker, topic: 'btcusdt@miniticker' });
+  assert.deepEqual(eventData(mini), { e: '24hrMiniTicker', E, s: 'BTCUSDT', c: '100.5', o: '102', h: '103', l: '99', v: '1000', q: '101000', ...tail });
+});
+
+test('eventData / eventJson: rolling-window tickers (1hTicker, 4hTicker arrays), no trade ids when the window had no trade', () => {
+  const h1 = create(EventSchema, { ...ticker, topic: 'btcusdt@ticker_1h' });
+  const fields = { s: 'BTCUSDT', p: '-1.5', P: '-0.9', o: '102', h: '103', l: '99', c: '100.5', w: '101.2', v: '1000', q: '101000', O: 1_767_139_200_000, C: 1_767_225_600_000 };
+  assert.deepEqual(eventData(h1), { e: '1hTicker', E, ...fields, F: 5, L: 905, n: 901, ...tail });
+  const quiet = envelope('!ticker_4h@arr', { case: 'tickerArray', value: { tickers: [{ ...(ticker.payload.value as Ticker), tradeCount: 0n, firstTradeId: 0n, lastTradeId: 0n }] } });
+  assert.deepEqual(eventJson(quiet), [{ e: '4hTicker', E, ...fields, F: -1, L: -1, n: 0 }]);
+});
+
+test('eventData: bookTicker in Binance field names (no e/E, as Binance sends it)', () => {
+  const bt = envelope('btcusdt@bookticker', { case: 'bookTicker', value: { symbol: 'btcusdt', updateId: 400900217n, bidPrice: '25.35', bidQty: '31.21', askPrice: '25.36', askQty: '40.66' } });
+  assert.deepEqual(eventData(bt), { u: 400900217, s: 'BTCUSDT', b: '25.35', B: '31.21', a: '25.36', A: '40.66', ...tail });
 });
 
 test('eventData: kline in Binance field names', () => {

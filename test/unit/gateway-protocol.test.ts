@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { parseJsonRequest, parseProtobufRequest } from '../../system/gateway/protocol.ts';
+import { combinedStreams, parseJsonRequest, parseProtobufRequest, timeUnitMicros, wsPathListenKey, wsPathStreams } from '../../system/gateway/protocol.ts';
 import { ClientFrameSchema } from '../../proto/gen/client_pb.js';
 
 const json = (v: unknown) => parseJsonRequest(JSON.stringify(v));
@@ -114,4 +114,34 @@ test('AUTH, ACK and SUBSCRIBE with a resume position', () => {
   assert.equal((parseJsonRequest('{"method":"ACK","params":[-1],"id":3}') as { code: number }).code, 2);
   assert.equal((parseJsonRequest('{"method":"AUTH","params":[],"id":4}') as { code: number }).code, 2);
   assert.equal((parseJsonRequest('{"method":"SUBSCRIBE","params":["orders"],"id":5,"after":"x"}') as { code: number }).code, 1);
+});
+
+test('JSON: SET_PROPERTY / GET_PROPERTY combined, with Binance\'s error codes', () => {
+  assert.deepEqual(json({ method: 'SET_PROPERTY', params: ['combined', true], id: 5 }), { kind: 'setProperty', id: 5, name: 'combined', value: true });
+  assert.deepEqual(json({ method: 'GET_PROPERTY', params: ['combined'], id: 2 }), { kind: 'getProperty', id: 2, name: 'combined' });
+  const err = (v: unknown) => {
+    const r = json(v);
+    assert.equal(r.kind, 'error');
+    return r as { code: number; msg: string };
+  };
+  assert.deepEqual([err({ method: 'SET_PROPERTY', params: ['combined', 1], id: 1 }).code, err({ method: 'SET_PROPERTY', params: ['combined', 1], id: 1 }).msg], [1, 'Invalid value type: expected Boolean']);
+  assert.deepEqual([err({ method: 'GET_PROPERTY', params: ['nope'], id: 1 }).code, err({ method: 'GET_PROPERTY', params: ['nope'], id: 1 }).msg], [0, 'Unknown property']);
+  assert.equal(err({ method: 'GET_PROPERTY', params: [], id: 1 }).msg, 'Invalid request: property name must be a string');
+  assert.equal(err({ method: 'SET_PROPERTY', params: ['combined', true, 1], id: 1 }).msg, 'Invalid request: too many parameters');
+});
+
+test('/ws paths: streams, connection names and the one listenKey hook; /stream reads + as a plus; timeUnit', () => {
+  assert.deepEqual(wsPathStreams('/ws/btcusdt@trade/ethusdt@depth'), ['btcusdt@trade', 'ethusdt@depth']);
+  assert.deepEqual(wsPathStreams('/ws/1'), [], 'ccxt\'s connection number carries nothing');
+  const key = 'pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1';
+  assert.equal(wsPathListenKey(`/ws/${key}`), key);
+  assert.deepEqual(wsPathStreams(`/ws/${key}`), [], 'a listenKey is not a stream');
+  for (const notKey of ['/ws/1', '/ws/btcusdt@trade', `/ws/${key}/btcusdt@trade`, '/ws', '/ws/short']) assert.equal(wsPathListenKey(notKey), undefined, notKey);
+  assert.deepEqual(combinedStreams(new URL('http://x/stream?streams=btcusdt@kline_1d@+08:00/btcusdt@trade')), ['btcusdt@kline_1d@+08:00', 'btcusdt@trade']);
+  assert.deepEqual(combinedStreams(new URL('http://x/stream?streams=btcusdt@kline_1d@%2B08:00')), ['btcusdt@kline_1d@+08:00']);
+  assert.equal(timeUnitMicros(new URL('http://x/ws?timeUnit=MICROSECOND')), true);
+  assert.equal(timeUnitMicros(new URL('http://x/ws?timeUnit=microsecond')), true);
+  assert.equal(timeUnitMicros(new URL('http://x/ws?timeUnit=MILLISECOND')), false);
+  assert.equal(timeUnitMicros(new URL('http://x/ws')), false);
+  assert.match(String(timeUnitMicros(new URL('http://x/ws?timeUnit=ns'))), /MILLISECOND or MICROSECOND/);
 });

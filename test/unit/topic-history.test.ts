@@ -12,14 +12,14 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 function filled(capacity: number, lastSeq: number): TopicHistory {
   const h = new TopicHistory(TOPIC, capacity);
-  for (let s = 1; s <= lastSeq; s++) assert.equal(h.add(hdr(s), bytes(s)), true);
+  for (let s = 1; s <= lastSeq; s++) assert.equal(h.add(hdr(s), bytes(s)), 'added');
   return h;
 }
 
 test('TopicHistory.add rejects duplicates and older events of the same epoch', () => {
   const h = new TopicHistory(TOPIC, 8);
-  assert.equal(h.add(hdr(1), bytes(1)), true);
-  assert.equal(h.add(hdr(2), bytes(2)), true);
+  assert.equal(h.add(hdr(1), bytes(1)), 'added');
+  assert.equal(h.add(hdr(2), bytes(2)), 'added');
   assert.equal(h.add(hdr(2), bytes(99)), false, 'duplicate');
   assert.equal(h.add(hdr(1), bytes(99)), false, 'older');
   assert.equal(h.lastSeq, 2);
@@ -59,7 +59,7 @@ test('TopicHistory.since stays correct while the ring wraps many times', () => {
 test('TopicHistory: a new epoch resets sequence, latest, snapshot and ring', () => {
   const h = filled(8, 6);
   h.setDepthSnapshot(hdr(5, 1, 13), bytes(5));
-  assert.equal(h.add(hdr(1, 2), bytes(1, 2)), true, 'seq 1 of a new epoch is accepted');
+  assert.equal(h.add(hdr(1, 2), bytes(1, 2)), 'added', 'seq 1 of a new epoch is accepted');
   assert.equal(h.epoch, 2);
   assert.equal(h.lastSeq, 1);
   assert.equal(h.depthSnapshot, undefined);
@@ -111,10 +111,25 @@ test('TopicHistory.snapshot(depth): the snapshot plus the diffs after it, not re
 test('TopicHistory: a late event from an older epoch is dropped, not a reset', () => {
   const th = new TopicHistory('btcusdt@trade', 8);
   const ev = (epoch: number, seq: number) => ({ topic: 'btcusdt@trade', seq, epoch, publishTimeUs: 0, payloadField: 14 });
-  assert.equal(th.add(ev(200, 1), new Uint8Array([1])), true);
-  assert.equal(th.add(ev(200, 2), new Uint8Array([2])), true);
+  assert.equal(th.add(ev(200, 1), new Uint8Array([1])), 'added');
+  assert.equal(th.add(ev(200, 2), new Uint8Array([2])), 'added');
   assert.equal(th.add(ev(100, 9), new Uint8Array([9])), false, 'older epoch ignored');
   assert.equal(th.epoch, 200);
   assert.equal(th.lastSeq, 2);
   assert.deepEqual(th.since(200, 0), [new Uint8Array([1]), new Uint8Array([2])]);
+});
+
+test('TopicHistory.add past a hole says so, and never serves a position or a depth book across it', () => {
+  const h = filled(16, 10);
+  h.setDepthSnapshot({ ...hdr(8), payloadField: 13 }, bytes(8));
+  assert.equal(h.snapshot('depth').ready, true);
+  assert.equal(h.add(hdr(14), bytes(14)), 'after_gap', 'seqs 11..13 never arrived');
+  assert.equal(h.lastSeq, 14);
+  assert.equal(h.since(1, 10), undefined, 'the missed 11..13 cannot be replayed');
+  assert.equal(h.since(1, 5), undefined);
+  assert.deepEqual(names(h.since(1, 13)), ['1:14'], 'positions after the hole are served');
+  assert.equal(h.snapshot('depth').ready, false, 'the old snapshot plus diffs would be a book with a hole: wait for the next one');
+  assert.equal(h.add(hdr(15), bytes(15)), 'added');
+  h.setDepthSnapshot({ ...hdr(15), payloadField: 13 }, bytes(15));
+  assert.deepEqual(names(h.snapshot('depth').events), ['1:15'], 'the next snapshot is usable');
 });

@@ -13,6 +13,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { OrderSchema } from '../../proto/gen/market_pb.js';
 import { ClientFrameSchema } from '../../proto/gen/client_pb.js';
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
+import { OrderClient } from '../helpers/order-client.ts';
 import { GrpcClient, TcpClient, WsJsonClient } from '../helpers/proto-clients.ts';
 import { ensureOrdersStream, orderSubject } from '../../system/gateway/orders.ts';
 
@@ -23,62 +24,6 @@ const token = (sub: string, expiresInSec = 3600) =>
 
 const orderBytes = (user: string, n: number) =>
   toBinary(OrderSchema, create(OrderSchema, { user, id: `${user}-${n}`, symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', status: 'NEW', price: '60000.00', qty: '0.01', filledQty: '0', updateTime: BigInt(Date.now()) }));
-
-/** A private-stream client as an application would write it: resumes from what it has, acks as it goes. */
-class OrderClient {
-  readonly user: string;
-  readonly seqs: number[] = [];
-  ws: WebSocket | undefined;
-  reconnects = 0;
-  #router: string;
-  #stopped = false;
-  constructor(router: string, user: string) {
-    this.#router = router;
-    this.user = user;
-  }
-  async start(): Promise<void> {
-    const gws = ((await (await fetch(`${this.#router}/v1/gateways?protocol=ws&limit=5`)).json()) as { gateways?: { url: string }[] }).gateways ?? [];
-    const jwt = await token(this.user);
-    for (const g of gws) {
-      const ws = new WebSocket(`${g.url}/ws?token=${jwt}`, { perMessageDeflate: false });
-      ws.on('error', () => {});
-      const ok = await new Promise<boolean>((resolve) => {
-        ws.once('open', () => resolve(true));
-        ws.once('close', () => resolve(false));
-      });
-      if (!ok) continue;
-      this.ws = ws;
-      ws.on('message', (d: Buffer) => {
-        const m = JSON.parse(d.toString()) as { e?: string; seq?: number };
-        if (m.e !== 'executionReport' || typeof m.seq !== 'number') return;
-        this.seqs.push(m.seq);
-        if (this.seqs.length % 20 === 0) ws.send(JSON.stringify({ method: 'ACK', params: [m.seq], id: null }));
-      });
-      ws.once('close', () => void this.#again());
-      // Resume right after the last event this application has.
-      ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['orders'], id: 1, after: this.seqs.at(-1) ?? 0 }));
-      return;
-    }
-    throw new Error('no gateway accepted the connection');
-  }
-  async #again(): Promise<void> {
-    if (this.#stopped) return;
-    this.reconnects++;
-    for (let attempt = 0; attempt < 50 && !this.#stopped; attempt++) {
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 150)); // jittered back-off
-      try {
-        await this.start();
-        return;
-      } catch {
-        // try again
-      }
-    }
-  }
-  stop(): void {
-    this.#stopped = true;
-    this.ws?.terminate();
-  }
-}
 
 describe('private order streams and JWT auth', () => {
   let cluster: TestCluster;
@@ -152,8 +97,8 @@ describe('private order streams and JWT auth', () => {
   });
 
   test('one user never receives another user\'s orders', async () => {
-    const a = new OrderClient(cluster.routerUrl, 'iso-alice');
-    const b = new OrderClient(cluster.routerUrl, 'iso-bob');
+    const a = new OrderClient({ router: cluster.routerUrl, user: 'iso-alice', token: (u) => token(u) });
+    const b = new OrderClient({ router: cluster.routerUrl, user: 'iso-bob', token: (u) => token(u) });
     closers.push(() => a.stop(), () => b.stop());
     await Promise.all([a.start(), b.start()]);
     await new Promise((r) => setTimeout(r, 300));
@@ -179,7 +124,7 @@ describe('private order streams and JWT auth', () => {
 
   test('kill -9 of a gateway and a server while 10,000 order events flow to 100 users: every user complete, in order, no duplicate', async () => {
     const users = Array.from({ length: 100 }, (_, i) => `user-${i}`);
-    const clients = users.map((u) => new OrderClient(cluster.routerUrl, u));
+    const clients = users.map((u) => new OrderClient({ router: cluster.routerUrl, user: u, token: (x) => token(x) }));
     closers.push(...clients.map((c) => () => c.stop()));
     await Promise.all(clients.map((c) => c.start()));
     await new Promise((r) => setTimeout(r, 500));

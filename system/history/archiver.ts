@@ -9,11 +9,16 @@
 // writes wait in a bounded retry list.
 import { fromBinary } from '@bufbuild/protobuf';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { EventSchema } from '../../proto/gen/market_pb.js';
 import type { Logger } from '../common/logger.ts';
 import { fromMessage, type Kline, type KlineStore } from './kline.ts';
 import { ARCHIVER_DURABLE, ensureArchiverConsumer, KLINE_STREAM } from './kline-stream.ts';
+
+// How long an idle archiver's pull waits for the next closed candle (a pull costs a JetStream request and
+// heartbeats every half of it); and how long a batch gathers once one arrived (archived within about a second).
+const IDLE_WAIT_MS = 30_000;
+const BATCH_WAIT_MS = 1_000;
 
 export interface ArchiverOptions {
   nc?: NatsConnection;
@@ -22,6 +27,8 @@ export interface ArchiverOptions {
   log: Logger;
   batch?: number;
   ackWaitMs?: number;
+  /** JetStream replicas of KLINES when the archiver creates it (a NATS cluster). */
+  replicas?: number;
   retryMs?: number;
   /** Redis writes kept while Redis is down; the oldest are dropped past it (the cold tier has them). */
   redisBacklogMax?: number;
@@ -39,6 +46,7 @@ export class KlineArchiver {
   #wake?: () => void;
   #redisBacklog: Kline[] = [];
   #direct: Kline[] = [];
+  #pulling: { stop(): void } | undefined;
   archived = 0;
   redisFailures = 0;
   coldFailures = 0;
@@ -68,6 +76,7 @@ export class KlineArchiver {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#pulling?.stop();
     this.#wake?.();
     await this.#loop;
   }
@@ -87,17 +96,20 @@ export class KlineArchiver {
     let warned = false;
     while (!this.#stopped) {
       try {
-        await ensureArchiverConsumer(nc, this.#o.ackWaitMs ?? 30_000);
+        await ensureArchiverConsumer(nc, this.#o.ackWaitMs ?? 30_000, this.#o.replicas ?? 1);
         warned = false;
         const consumer = await js.consumers.get(KLINE_STREAM, ARCHIVER_DURABLE);
+        const batch = this.#o.batch ?? 500;
         while (!this.#stopped) {
-          const msgs: JsMsg[] = [];
-          const iter = await consumer.fetch({ max_messages: this.#o.batch ?? 500, expires: 1_000 });
-          for await (const m of iter) msgs.push(m);
-          if (msgs.length === 0) {
+          // Waiting for work: one pull for one message, held open, instead of a 1 s fetch (with its 500 ms
+          // heartbeats) every second, which was most of an idle server's CPU. A Redis backlog keeps the 1 s pace.
+          const first = await this.#pull(consumer, 1, this.#redisBacklog.length > 0 ? BATCH_WAIT_MS : IDLE_WAIT_MS);
+          if (first.length === 0) {
             await this.#flushRedisBacklog();
             continue;
           }
+          // Closed candles come in bursts: what else arrives within a second joins the batch, as before.
+          const msgs = batch > 1 && !this.#stopped ? [...first, ...(await this.#pull(consumer, batch - 1, BATCH_WAIT_MS))] : first;
           const klines: Kline[] = [];
           for (const m of msgs) {
             try {
@@ -124,6 +136,20 @@ export class KlineArchiver {
         await this.#sleep(this.#o.retryMs ?? 1_000);
       }
     }
+  }
+
+  /** Up to n messages, waiting at most expiresMs; stop() ends the wait at once. */
+  async #pull(consumer: Consumer, n: number, expiresMs: number): Promise<JsMsg[]> {
+    const msgs: JsMsg[] = [];
+    const iter = await consumer.fetch({ max_messages: n, expires: expiresMs });
+    this.#pulling = iter;
+    try {
+      if (this.#stopped) iter.stop();
+      for await (const m of iter) msgs.push(m);
+    } finally {
+      this.#pulling = undefined;
+    }
+    return msgs;
   }
 
   async #directLoop(): Promise<void> {

@@ -40,6 +40,14 @@ export interface CassandraStartOptions {
   cqlPort?: number;
   /** Where the JVM's stdout/stderr go; default: a file in the data dir. */
   logFile?: string;
+  /** A node of a ring (`--cassandra-nodes N`): its storage (gossip) port, the seeds (host:port,… every node: they may start at once) and its token. */
+  ring?: { storagePort: number; seeds: string; initialToken: string };
+}
+
+/** Evenly spaced Murmur3 tokens for an n-node ring with one token each (no vnodes: fast, predictable starts). */
+export function ringTokens(n: number): string[] {
+  const span = 2n ** 64n;
+  return Array.from({ length: n }, (_, i) => String(-(2n ** 63n) + (span / BigInt(n)) * BigInt(i)));
 }
 
 async function freePort(): Promise<number> {
@@ -119,13 +127,13 @@ const JAVA17_FLAGS = [
   '-Dio.netty.tryReflectionSetAccessible=true',
 ];
 
-function yaml(storagePort: number, cqlPort: number, dir: string): string {
+function yaml(storagePort: number, cqlPort: number, dir: string, ring?: CassandraStartOptions['ring']): string {
   return `cluster_name: market-push
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
 num_tokens: 1
-initial_token: 0
-listen_address: 127.0.0.1
+initial_token: ${ring?.initialToken ?? 0}
+${ring ? 'auto_bootstrap: false\n' : ''}listen_address: 127.0.0.1
 rpc_address: 127.0.0.1
 storage_port: ${storagePort}
 native_transport_port: ${cqlPort}
@@ -133,7 +141,7 @@ start_native_transport: true
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1:${storagePort}"
+      - seeds: "${ring?.seeds ?? `127.0.0.1:${storagePort}`}"
 authenticator: AllowAllAuthenticator
 authorizer: AllowAllAuthorizer
 commitlog_sync: periodic
@@ -167,9 +175,9 @@ export async function startCassandra(opts: CassandraStartOptions = {}): Promise<
   const lib = await cassandraLib();
   const dir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'mp-cassandra-'));
   for (const sub of ['data', 'commitlog', 'saved_caches', 'hints', 'triggers', 'cdc_raw', 'logs']) mkdirSync(join(dir, sub), { recursive: true });
-  const storagePort = await freePort();
+  const storagePort = opts.ring?.storagePort ?? (await freePort());
   const cqlPort = opts.cqlPort ?? (await freePort());
-  writeFileSync(join(dir, 'cassandra.yaml'), yaml(storagePort, cqlPort, dir));
+  writeFileSync(join(dir, 'cassandra.yaml'), yaml(storagePort, cqlPort, dir, opts.ring));
   writeFileSync(join(dir, 'logback.xml'), LOGBACK);
   const heap = opts.heapMb ?? 512;
   const logFile = opts.logFile ?? join(dir, 'logs', 'stdout.log');

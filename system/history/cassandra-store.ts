@@ -4,6 +4,7 @@
 // upserts (the same primary key overwrites). A small index table lists the
 // buckets that exist, so a range query visits only partitions with data.
 import cassandra from 'cassandra-driver';
+import { DEFAULT_CONSISTENCY, DEFAULT_REPLICATION, parseConsistency, parseReplication, replicationCql, type ReplicationSpec } from './cassandra-config.ts';
 import { BINANCE_INTERVAL_MS, klineFromRow, type Kline, type KlineStore, type RangeQuery, type StoredKlineRow } from './kline.ts';
 
 const { Client, types, concurrent } = cassandra;
@@ -23,6 +24,11 @@ export interface CassandraStoreOptions {
   keyspace?: string;
   localDataCenter?: string;
   replicationFactor?: number;
+  /** Keyspace replication: SimpleStrategy:RF or NetworkTopologyStrategy:DC=RF,… (wins over replicationFactor). */
+  replication?: string;
+  /** Consistency levels (ONE, LOCAL_ONE, QUORUM, …); default LOCAL_ONE. */
+  readConsistency?: string;
+  writeConsistency?: string;
   concurrency?: number;
   requestTimeoutMs?: number;
 }
@@ -35,11 +41,20 @@ export class CassandraKlineStore implements KlineStore {
   readonly keyspace: string;
   #opts: CassandraStoreOptions;
   #knownBuckets = new Set<string>();
+  readonly replication: ReplicationSpec;
 
   constructor(opts: CassandraStoreOptions) {
     this.#opts = opts;
     this.keyspace = opts.keyspace ?? 'market_push';
+    this.replication = parseReplication(opts.replication ?? (opts.replicationFactor ? `SimpleStrategy:${opts.replicationFactor}` : DEFAULT_REPLICATION));
+    // Reads and writes each run under their own profile: their consistency levels differ.
+    const read = parseConsistency(opts.readConsistency ?? DEFAULT_CONSISTENCY, 'read');
+    const write = parseConsistency(opts.writeConsistency ?? DEFAULT_CONSISTENCY, 'write');
     this.client = new Client({
+      profiles: [new cassandra.ExecutionProfile('read', { consistency: read }), new cassandra.ExecutionProfile('write', { consistency: write })],
+      // Every statement is a read or an upsert of a fixed primary key: safe to retry on another
+      // replica when a node dies mid-request (the driver retries only idempotent statements).
+      queryOptions: { isIdempotent: true },
       contactPoints: opts.contactPoints.split(','),
       localDataCenter: opts.localDataCenter ?? 'datacenter1',
       socketOptions: { readTimeout: opts.requestTimeoutMs ?? 10_000, connectTimeout: 5_000 },
@@ -63,10 +78,7 @@ export class CassandraKlineStore implements KlineStore {
 
   async #setup(): Promise<void> {
     await this.client.connect();
-    const rf = this.#opts.replicationFactor ?? 1;
-    await this.client.execute(
-      `CREATE KEYSPACE IF NOT EXISTS ${this.keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${rf}}`,
-    );
+    await this.client.execute(`CREATE KEYSPACE IF NOT EXISTS ${this.keyspace} WITH replication = ${replicationCql(this.replication)}`);
     await this.client.execute(`CREATE TABLE IF NOT EXISTS ${this.keyspace}.klines (
       symbol text, interval text, bucket bigint, open_time bigint, close_time bigint,
       open text, high text, low text, close text, volume text, quote_volume text, trades bigint,
@@ -91,7 +103,7 @@ export class CassandraKlineStore implements KlineStore {
       const bk = `${k.symbol}:${k.interval}:${b}`;
       if (!this.#knownBuckets.has(bk)) buckets.push([k.symbol, k.interval, Long.fromNumber(b), bk]);
     }
-    const opts = { concurrencyLevel: this.#opts.concurrency ?? 64, raiseOnFirstError: true };
+    const opts = { concurrencyLevel: this.#opts.concurrency ?? 64, raiseOnFirstError: true, executionProfile: 'write' };
     await concurrent.executeConcurrent(
       this.client,
       `INSERT INTO ${ks}.klines (symbol, interval, bucket, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -106,6 +118,18 @@ export class CassandraKlineStore implements KlineStore {
   }
 
   async query(q: RangeQuery): Promise<Kline[]> {
+    const symbol = q.symbol.toUpperCase();
+    return (await this.#select(q)).map((r) => klineFromRow(r as unknown as StoredKlineRow, symbol, q.interval, num));
+  }
+
+  /** Rows serialised straight from the driver's rows (no Kline in between), byte-identical to JSON.stringify(toRow(k)). */
+  async queryRows(q: RangeQuery): Promise<Buffer[]> {
+    return (await this.#select(q)).map((r) =>
+      Buffer.from(JSON.stringify([num(r.open_time), r.open, r.high, r.low, r.close, r.volume, num(r.close_time), r.quote_volume, num(r.trades), r.taker_buy_base, r.taker_buy_quote, '0'])),
+    );
+  }
+
+  async #select(q: RangeQuery): Promise<Array<Record<string, unknown>>> {
     if (q.limit <= 0 || q.to < q.from) return [];
     await this.connect();
     const symbol = q.symbol.toUpperCase();
@@ -115,21 +139,21 @@ export class CassandraKlineStore implements KlineStore {
     const asc = q.order === 'asc';
     const dir = asc ? 'ASC' : 'DESC';
     // A chart query usually needs the one or two buckets at the near end of its range: read those
-    // directly, and list the series' buckets only when more are needed.
+    // directly (one partition each), and list the series' buckets only when more are needed.
     const probes: number[] = [];
     for (let i = 0; i < PROBE_BUCKETS && lo + i <= hi; i++) probes.push(asc ? lo + i : hi - i);
     const listed = async (): Promise<unknown[]> => {
       const rlo = asc ? lo + probes.length : lo;
       const rhi = asc ? hi : hi - probes.length;
       if (rlo > rhi) return [];
-      const res = await this.client.execute(
+      const res = await this.#read(
         `SELECT bucket FROM ${ks}.kline_buckets WHERE symbol = ? AND interval = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ${dir}`,
         [symbol, q.interval, Long.fromNumber(rlo), Long.fromNumber(rhi)],
-        { prepare: true },
+        { prepare: true, executionProfile: 'read' },
       );
       return res.rows.map((r) => r.bucket);
     };
-    const out: Kline[] = [];
+    const out: Array<Record<string, unknown>> = [];
     const from = Long.fromNumber(Math.max(q.from, 0));
     const to = Long.fromNumber(Math.min(q.to, Number.MAX_SAFE_INTEGER));
     let buckets: unknown[] = probes.map((b) => Long.fromNumber(b));
@@ -137,20 +161,36 @@ export class CassandraKlineStore implements KlineStore {
       if (out.length >= q.limit) break;
       if (i === probes.length) buckets = buckets.concat(await listed());
       if (i >= buckets.length) break;
-      const res = await this.client.execute(
-        `SELECT * FROM ${ks}.klines WHERE symbol = ? AND interval = ? AND bucket = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time ${dir} LIMIT ?`,
-        [symbol, q.interval, buckets[i], from, to, q.limit - out.length],
-        { prepare: true },
+      const left = q.limit - out.length;
+      // Prepared, one partition, only the columns a row needs, and a page as large as the LIMIT
+      // (≤ 1000 rows, ~150 KB): one round trip per partition, never a second page.
+      const res = await this.#read(
+        `SELECT open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote FROM ${ks}.klines WHERE symbol = ? AND interval = ? AND bucket = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time ${dir} LIMIT ?`,
+        [symbol, q.interval, buckets[i], from, to, left],
+        { prepare: true, fetchSize: Math.max(left, 1), executionProfile: 'read' },
       );
-      for (const r of res.rows) out.push(klineFromRow(r as unknown as StoredKlineRow, symbol, q.interval, num));
+      for (const r of res.rows) out.push(r as unknown as Record<string, unknown>);
     }
     return out;
+  }
+
+  /**
+   * A read under the read profile, tried once more when the connection itself failed (a node
+   * dying mid-request): the driver then knows the node is down and picks another replica.
+   */
+  async #read(query: string, params: unknown[], options: { prepare: boolean; executionProfile: string; fetchSize?: number }) {
+    try {
+      return await this.client.execute(query, params, options);
+    } catch (err) {
+      if (err instanceof cassandra.errors.ResponseError) throw err; // the server answered: not a connection failure
+      return this.client.execute(query, params, options);
+    }
   }
 
   async symbols(): Promise<string[]> {
     await this.connect();
     // DISTINCT over the partition key of the small bucket index.
-    const res = await this.client.execute(`SELECT DISTINCT symbol, interval FROM ${this.keyspace}.kline_buckets`);
+    const res = await this.client.execute(`SELECT DISTINCT symbol, interval FROM ${this.keyspace}.kline_buckets`, [], { executionProfile: 'read' });
     return [...new Set(res.rows.map((r) => r.symbol as string))];
   }
 

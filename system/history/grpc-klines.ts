@@ -43,7 +43,7 @@ export async function runKlines(proxy: KlineProxy, request: Uint8Array): Promise
   const body = JSON.parse(r.body.toString('utf8')) as unknown;
   if (r.status !== 200 || !Array.isArray(body)) {
     const e = body as { code?: number; msg?: string };
-    return { ok: false, code: r.status === 503 ? grpc.status.UNAVAILABLE : r.status === 400 ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: e.msg ?? `status ${r.status}`, binanceCode: e.code ?? -1000 };
+    return { ok: false, code: r.status === 503 ? grpc.status.UNAVAILABLE : r.status === 429 ? grpc.status.RESOURCE_EXHAUSTED : r.status === 400 ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, details: e.msg ?? `status ${r.status}`, binanceCode: e.code ?? -1000 };
   }
   const now = Date.now();
   const klines = (body as unknown[][]).map((row) =>

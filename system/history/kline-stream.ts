@@ -3,6 +3,9 @@
 // `kline.closed.<symbol>.<interval>`, one shared durable pull consumer.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType, type JetStreamClient } from '@nats-io/jetstream';
+import type { Bus } from '../common/bus.ts';
+import { NatsBus } from '../common/nats-bus.ts';
+import type { Logger } from '../common/logger.ts';
 
 export const KLINE_STREAM = 'KLINES';
 export const KLINE_SUBJECTS = 'kline.closed.>';
@@ -14,13 +17,14 @@ export function closedKlineSubject(symbol: string, interval: string): string {
   return `kline.closed.${symbol.toLowerCase()}.${interval}`;
 }
 
-export async function ensureKlineStream(nc: NatsConnection): Promise<void> {
+/** `replicas`: copies of KLINES in a NATS cluster. */
+export async function ensureKlineStream(nc: NatsConnection, replicas = 1): Promise<void> {
   const jsm = await jetstreamManager(nc);
   try {
     await jsm.streams.info(KLINE_STREAM);
   } catch {
     try {
-      await jsm.streams.add({ name: KLINE_STREAM, subjects: [KLINE_SUBJECTS], storage: StorageType.File, max_age: MAX_AGE_NS, duplicate_window: 120e9 });
+      await jsm.streams.add({ name: KLINE_STREAM, subjects: [KLINE_SUBJECTS], storage: StorageType.File, max_age: MAX_AGE_NS, duplicate_window: 120e9, num_replicas: replicas });
     } catch (err) {
       // Another process created it between our two calls.
       await jsm.streams.info(KLINE_STREAM).catch(() => {
@@ -30,8 +34,8 @@ export async function ensureKlineStream(nc: NatsConnection): Promise<void> {
   }
 }
 
-export async function ensureArchiverConsumer(nc: NatsConnection, ackWaitMs: number): Promise<void> {
-  await ensureKlineStream(nc);
+export async function ensureArchiverConsumer(nc: NatsConnection, ackWaitMs: number, replicas = 1): Promise<void> {
+  await ensureKlineStream(nc, replicas);
   const jsm = await jetstreamManager(nc);
   try {
     await jsm.consumers.info(KLINE_STREAM, ARCHIVER_DURABLE);
@@ -66,5 +70,20 @@ export class ClosedKlinePublisher {
         // Reported on the first failure and every 100th after, not once per candle.
         if (this.failed++ % 100 === 0) this.#onError(err);
       });
+  }
+}
+
+/**
+ * The feed's archive of closed candles (stream KLINES, for the history
+ * archiver, so none is lost); undefined, with a warning, on a bus without JetStream.
+ */
+export async function closedKlinePublisherFor(bus: Bus, replicas: number, log: Logger): Promise<ClosedKlinePublisher | undefined> {
+  if (!(bus instanceof NatsBus)) return undefined;
+  try {
+    await ensureKlineStream(bus.nc, replicas);
+    return new ClosedKlinePublisher(bus.nc, (err) => log.warn('closed kline not stored in JetStream', { err: String(err) }));
+  } catch (err) {
+    log.warn('no JetStream on this NATS: closed klines are not archived', { err: String(err) });
+    return undefined;
   }
 }

@@ -142,6 +142,8 @@ export interface KlineStore {
   readonly name: string;
   put(klines: readonly Kline[]): Promise<void>;
   query(q: RangeQuery): Promise<Kline[]>;
+  /** The same answer as Binance rows already serialised as JSON (byte-identical to JSON.stringify(toRow(k))), where the store can skip building Klines. */
+  queryRows?(q: RangeQuery): Promise<Buffer[]>;
   /** Symbols the store holds (upper case), where the store can list them cheaply. */
   symbols?(): Promise<string[]>;
   close(): Promise<void>;

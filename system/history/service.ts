@@ -1,11 +1,12 @@
 // Kline history inside a push-server: the memory tier fed from the bus, the
 // Redis and cold tiers, the warm-up from Redis before the server reports
 // healthy, the archiver, and the Binance REST handler.
+import type { Credential } from '../common/secrets.ts';
 import { fromBinary } from '@bufbuild/protobuf';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EventSchema } from '../../proto/gen/market_pb.js';
 import type { Bus, BusHandler } from '../common/bus.ts';
-import { KLINE_INTERVALS } from '../common/topics.ts';
+import { INTERVAL_MS, KLINE_INTERVALS } from '../common/topics.ts';
 import { NatsBus } from '../common/nats-bus.ts';
 import type { Logger } from '../common/logger.ts';
 import { seriesKey, fromMessage, type KlineStore } from './kline.ts';
@@ -16,10 +17,18 @@ import { SqliteKlineStore } from './sqlite-store.ts';
 import type { HistoryConfig } from '../common/config.ts';
 import { TieredReader } from './tiered.ts';
 import { KlineArchiver } from './archiver.ts';
-import { answerKlines, isBinanceError, parseKlineQuery } from './binance-api.ts';
+import { PreparedKlines } from './prepared.ts';
+import { OpenCandles } from './open-candle.ts';
+import { KlineHttp } from './kline-http.ts';
 
 export interface HistoryOptions extends HistoryConfig {
   ackWaitMs?: number;
+  /** JetStream replicas of KLINES (config.natsReplicas). */
+  natsReplicas?: number;
+  /** Redis ACL user (the cluster's secrets.redis); never part of the config on argv. */
+  redisAuth?: Credential;
+  /** Bytes of final (closed, immutable) answers kept in memory; default 64 MiB, 0 turns the cache off. */
+  finalCacheBytes?: number;
 }
 
 export const DEFAULT_MEMORY_HORIZON_MS = 24 * 3600_000;
@@ -33,6 +42,9 @@ export class HistoryService {
   readonly archiver?: KlineArchiver;
   readonly memoryHorizonMs: number;
   readonly redisHorizonMs: number;
+  readonly prepared: PreparedKlines;
+  readonly openCandles: OpenCandles;
+  readonly http: KlineHttp;
   #log: Logger;
   #bus: Bus;
   #startedAt = Date.now();
@@ -48,8 +60,13 @@ export class HistoryService {
     this.memoryHorizonMs = o.memoryHorizonMs ?? DEFAULT_MEMORY_HORIZON_MS;
     this.redisHorizonMs = o.redisHorizonMs ?? DEFAULT_REDIS_HORIZON_MS;
     this.memory = new MemoryKlineStore(this.memoryHorizonMs);
-    if (o.redis) this.redis = new RedisKlineStore({ url: o.redis, horizonMs: this.redisHorizonMs });
-    if (o.cassandra) this.cold = new CassandraKlineStore({ contactPoints: o.cassandra, keyspace: o.keyspace });
+    if (o.redis) this.redis = new RedisKlineStore({ url: o.redis, horizonMs: this.redisHorizonMs, ...(o.redisAuth ? { auth: o.redisAuth } : {}) });
+    if (o.cassandra) this.cold = new CassandraKlineStore({
+        contactPoints: o.cassandra, keyspace: o.keyspace,
+        ...(o.cassandraReplication ? { replication: o.cassandraReplication } : {}),
+        ...(o.cassandraReadConsistency ? { readConsistency: o.cassandraReadConsistency } : {}),
+        ...(o.cassandraWriteConsistency ? { writeConsistency: o.cassandraWriteConsistency } : {}),
+      });
     else if (o.embeddedPath) this.cold = new SqliteKlineStore(o.embeddedPath);
     this.reader = new TieredReader({
       memory: this.memory,
@@ -58,9 +75,18 @@ export class HistoryService {
       redisHorizonMs: this.redisHorizonMs,
       memoryFrom: (s, i) => this.memoryFrom(s, i),
     });
+    this.prepared = new PreparedKlines(this.memory);
+    this.openCandles = new OpenCandles(this.memory, INTERVAL_MS);
+    this.http = new KlineHttp({
+      reader: this.reader,
+      prepared: this.prepared,
+      knownSymbol: (s) => this.knownSymbol(s),
+      memoryFrom: (s, i) => this.memoryFrom(s, i),
+      finalCacheBytes: o.finalCacheBytes ?? 64 * 1024 * 1024,
+    });
     if (o.archive !== false && (this.redis || this.cold)) {
       const nc = bus instanceof NatsBus ? bus.nc : undefined;
-      this.archiver = new KlineArchiver({ nc, redis: this.redis, cold: this.cold, log, ackWaitMs: o.ackWaitMs });
+      this.archiver = new KlineArchiver({ nc, redis: this.redis, cold: this.cold, log, ackWaitMs: o.ackWaitMs, ...(o.natsReplicas ? { replicas: o.natsReplicas } : {}) });
     }
   }
 
@@ -80,22 +106,39 @@ export class HistoryService {
     const onKline: BusHandler = (_subject, data) => {
       let k;
       let closed = false;
+      let lastTradeId = 0;
       try {
         const ev = fromBinary(EventSchema, data);
         if (ev.payload.case !== 'kline') return;
         k = fromMessage(ev.payload.value);
         closed = ev.payload.value.closed;
+        lastTradeId = Number(ev.payload.value.lastTradeId);
       } catch {
         return;
       }
       const key = seriesKey(k.symbol, k.interval);
       if (!this.#firstLive.has(key)) this.#firstLive.set(key, k.openTime);
       this.#knownSymbols.add(k.symbol);
-      this.memory.upsert(k);
+      this.openCandles.onKline(k, closed, lastTradeId);
       if (closed && this.archiver && !(this.#bus instanceof NatsBus)) this.archiver.offer(k);
+    };
+    // Trades keep the open candle current between the feed's candle updates.
+    const onTrade: BusHandler = (_subject, data) => {
+      try {
+        const ev = fromBinary(EventSchema, data);
+        if (ev.payload.case !== 'trade') return;
+        const t = ev.payload.value;
+        // A symbol is valid from its first trade: candles of every interval follow only at the end of a second.
+        const symbol = t.symbol.toUpperCase();
+        this.#knownSymbols.add(symbol);
+        this.openCandles.onTrade(symbol, { id: Number(t.tradeId), price: t.price, qty: t.qty, takerBuys: !t.buyerIsMaker });
+      } catch {
+        // not a trade event
+      }
     };
     // Kline subjects only (one subscription per interval): a catch-all would bring every trade and depth twice.
     const subs = KLINE_INTERVALS.map((i) => this.#bus.subscribe(`md.kline_${i}.*`, onKline));
+    subs.push(this.#bus.subscribe('md.trade.*', onTrade));
     this.#unsub = () => subs.forEach((s) => s.unsubscribe());
     if (this.redis) {
       try {
@@ -158,28 +201,16 @@ export class HistoryService {
       redisBacklog: this.archiver?.redisBacklog ?? 0,
       redisFailures: this.archiver?.redisFailures ?? 0,
       coldFailures: this.archiver?.coldFailures ?? 0,
+      answers: this.http.served,
+      prepared: { entries: this.prepared.size, hits: this.prepared.hits, tailBuilds: this.prepared.tailBuilds, fullBuilds: this.prepared.fullBuilds },
+      tradesFolded: this.openCandles.folded,
       ...this.health(),
     };
   }
 
-  /** GET /api/v3/klines */
-  async handle(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const q = parseKlineQuery(url.searchParams, (s) => this.knownSymbol(s));
-    let status: number;
-    let body: unknown;
-    let headers: Record<string, string> = {};
-    if (isBinanceError(q)) {
-      status = q.status;
-      body = { code: q.code, msg: q.msg };
-    } else {
-      const r = await answerKlines(q, (x) => this.reader.read(x));
-      status = r.status;
-      body = r.body;
-      headers = r.headers;
-    }
-    const data = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), 'access-control-allow-origin': '*', ...headers });
-    res.end(data);
+  /** GET /api/v3/klines and /api/v3/uiKlines (the same answer). */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    await this.http.handle(req, res, url);
   }
 
   async stop(): Promise<void> {

@@ -13,7 +13,9 @@ import { MemoryKlineStore } from '../../system/history/memory-store.ts';
 import { TieredReader } from '../../system/history/tiered.ts';
 import { KlineArchiver } from '../../system/history/archiver.ts';
 import { closedKlineSubject, ensureKlineStream } from '../../system/history/kline-stream.ts';
-import type { Kline } from '../../system/history/kline.ts';
+import { toRow, type Kline } from '../../system/history/kline.ts';
+import { KlineHttp, bodyBytes } from '../../system/history/kline-http.ts';
+import { PreparedKlines } from '../../system/history/prepared.ts';
 import { connectNats } from '../../system/common/nats-bus.ts';
 import { createLogger } from '../../system/common/logger.ts';
 import { startNats, startRedis, freePort } from '../helpers/servers.ts';
@@ -114,7 +116,26 @@ test('three real tiers: exact answers inside each tier and straddling both bound
     assert.deepEqual(r.klines.map((k) => k.openTime), want.map((k) => k.openTime), JSON.stringify(query));
     assert.deepEqual(r.klines, want);
     assert.deepEqual(r.tiers, tiers, JSON.stringify(query));
+    // The bytes path (Redis members and Cassandra rows straight into the body) gives the old JSON exactly.
+    const rows = await reader.readRows({ symbol: 'ETHUSDT', interval: '1m', ...query });
+    assert.equal(`[${rows.rows.map(String).join(',')}]`, JSON.stringify(want.map(toRow)), JSON.stringify(query));
+    assert.deepEqual(rows.tiers, tiers);
   }
+  // Over HTTP: a closed Cassandra range is immutable, cached, and revalidates to 304; the hot shape is prepared.
+  const http = new KlineHttp({ reader, prepared: new PreparedKlines(mem), knownSymbol: () => true, memoryFrom: () => memFrom, finalCacheBytes: 1 << 20, now: () => NOW });
+  const coldQ = new URLSearchParams({ symbol: 'ETHUSDT', interval: '1m', startTime: String(NOW - 1900 * M), endTime: String(NOW - 1000 * M), limit: '1000' });
+  const a1 = await http.answer(coldQ);
+  assert.equal(a1.headers['x-mp-tiers'], 'cassandra');
+  assert.equal(a1.headers['cache-control'], 'public, max-age=31536000, immutable');
+  assert.equal(bodyBytes(a1).toString(), JSON.stringify(expected(all, { startTime: NOW - 1900 * M, endTime: NOW - 1000 * M, limit: 1000 }).map(toRow)));
+  assert.equal((await http.answer(coldQ, a1.headers.etag)).status, 304);
+  const redisQ = new URLSearchParams({ symbol: 'ETHUSDT', interval: '1m', startTime: String(NOW - 100 * M), limit: '10' });
+  const a2 = await http.answer(redisQ);
+  assert.equal(a2.headers['x-mp-tiers'], 'redis');
+  assert.equal(bodyBytes(a2).toString(), JSON.stringify(expected(all, { startTime: NOW - 100 * M, limit: 10 }).map(toRow)));
+  const hot = await http.answer(new URLSearchParams({ symbol: 'ETHUSDT', interval: '1m', limit: '50' }));
+  assert.equal(bodyBytes(hot).toString(), JSON.stringify(expected(all, { limit: 50 }).map(toRow)));
+  assert.equal(http.served.prepared, 1);
 
   // Redis killed: its slice comes from Cassandra (which the archiver fills with everything).
   await cold.put(all.filter((k) => k.openTime >= redisFrom && k.openTime < memFrom));

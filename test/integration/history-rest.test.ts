@@ -136,8 +136,9 @@ test('klines REST on a gateway: warm-up from Redis, exact tiers, Binance errors,
   assert.equal(((await get('interval=1m')).body as { code: number }).code, -1102);
 
   // Redis killed: the Redis slice comes from the cold store, and the gateway says it is degraded (still 200).
+  // (The query above is final and now cached on the server; limit=61 asks for the same candles past that cache.)
   await redisSrv.stop();
-  const fallback = await get(`symbol=${symbol}&interval=1m&startTime=${start}&endTime=${start + 60 * M}`);
+  const fallback = await get(`symbol=${symbol}&interval=1m&startTime=${start}&endTime=${start + 60 * M}&limit=61`);
   assert.equal(fallback.status, 200);
   assert.equal(fallback.tiers, 'embedded');
   assert.equal(fallback.degraded, 'redis');

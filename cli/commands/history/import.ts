@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Args, Command, Flags } from '@oclif/core';
 import { fail } from '../../lib/fail.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../../lib/data-dir.ts';
+import { loadClusterSecrets } from '../../lib/cluster-secrets.ts';
 import { readState } from '../../lib/state-file.ts';
 import { importCsv, seriesFromFileName } from '../../../system/history/csv-import.ts';
 import { CassandraKlineStore } from '../../../system/history/cassandra-store.ts';
@@ -12,15 +13,15 @@ import { DEFAULT_REDIS_HORIZON_MS } from '../../../system/history/service.ts';
 import type { KlineStore } from '../../../system/history/kline.ts';
 
 export default class HistoryImport extends Command {
-  static override description = `Load klines from a Binance CSV dump (data.binance.vision, e.g. BTCUSDT-1m-2024-01.csv) into the history tiers.
+  static override summary = 'Load klines from a Binance CSV dump into the history tiers.';
 
-The cold tier is --cassandra host:port, else the embedded node:sqlite file of the data dir's cluster. Candles younger than
-the Redis horizon also go to Redis (--redis URL, else the running cluster's Redis). Upserts: importing twice is harmless.
-Servers serve their memory horizon (24 h) from memory: import older history, or restart servers to warm from Redis.`;
+  static override description = `Takes a kline file as data.binance.vision publishes them (e.g. BTCUSDT-1m-2024-01.csv).
+
+The cold tier is --cassandra host:port, else the embedded node:sqlite file of the data dir's cluster. Candles younger than the Redis horizon also go to Redis (--redis URL, else the running cluster's Redis). Upserts: importing twice is harmless. Servers serve their memory horizon (24 h) from memory: import older history, or restart servers to warm from Redis.`;
 
   static override examples = [
     '<%= config.bin %> history import BTCUSDT-1m-2024-01.csv',
-    '<%= config.bin %> history import dump.csv --symbol ETHUSDT --interval 1h --cassandra 127.0.0.1:9042',
+    '<%= config.bin %> history import dump.csv --symbol ETHUSDT --interval 1h',
   ];
 
   static override args = { file: Args.string({ description: 'the CSV file', required: true }) };
@@ -51,8 +52,11 @@ Servers serve their memory horizon (24 h) from memory: import older history, or 
     try {
       if (flags.cassandra) stores.push(await new CassandraKlineStore({ contactPoints: flags.cassandra }).connect());
       else stores.push(new SqliteKlineStore(join(dataDir, 'history.sqlite')));
-      const redisUrl = flags['no-redis'] ? undefined : (flags.redis ?? readState(dataDir)?.endpoints.redis);
-      if (redisUrl) stores.push(await new RedisKlineStore({ url: redisUrl, horizonMs: DEFAULT_REDIS_HORIZON_MS }).connect());
+      const state = readState(dataDir);
+      const redisUrl = flags['no-redis'] ? undefined : (flags.redis ?? state?.endpoints.redis);
+      // The redis-server `pushctl up` started takes only the cluster's ACL user.
+      const auth = !flags.redis && state?.binaries.redis ? loadClusterSecrets(dataDir).redis : undefined;
+      if (redisUrl) stores.push(await new RedisKlineStore({ url: redisUrl, horizonMs: DEFAULT_REDIS_HORIZON_MS, ...(auth ? { auth } : {}) }).connect());
     } catch (err) {
       await Promise.all(stores.map((s) => s.close()));
       fail(this, `cannot open the history stores: ${(err as Error).message}`, 1);

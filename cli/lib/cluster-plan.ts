@@ -2,203 +2,16 @@
 // process gets, the config each role is started with, the order they start
 // in, and where they log. No I/O here, so the whole layout is unit-tested.
 import { join } from 'node:path';
-import type { RoleName } from '../../system/common/config.ts';
+import { gatewayAuth } from './auth-plan.ts';
+import { validateCounts } from './port-plan.ts';
+import { jetStreamReplicas, natsClusterUrl, planNatsNodes } from './nats-cluster.ts';
+import { planRedisNodes, redisClusterUrl, type RedisNodePlan } from './redis-cluster.ts';
+import { planCassandraNodes } from './cassandra-ring.ts';
 
-export interface RoleCounts {
-  routers: number;
-  gateways: number;
-  servers: number;
-}
+export * from './port-plan.ts';
+export * from './cluster-plan-types.ts';
+import { EMBEDDED_SCRIPT, natsConfigPath, redisConfigPath, roleScript, type ClusterPlan, type EmbeddedConfig, type HistoryChoice, type PlanInput, type PlannedProcess, type PlannedRole } from './cluster-plan-types.ts';
 
-/** Every port the cluster may listen on. */
-export interface PortMap {
-  routers: number[];
-  control: number;
-  gateways: number[];
-  serverGrpc: number[];
-  serverAdmin: number[];
-  feedAdmin: number;
-  nats: number;
-  redis: number;
-}
-
-export type BusChoice = { kind: 'external'; url: string } | { kind: 'spawn'; bin: string } | { kind: 'embedded' };
-export type CacheChoice = { kind: 'external'; url: string } | { kind: 'spawn'; bin: string } | { kind: 'none' };
-/** Kline history's cold tier: the embedded node:sqlite file, an existing Cassandra/Scylla, or a node started from Maven Central's jars. */
-export type HistoryChoice = { kind: 'embedded' } | { kind: 'external'; contactPoints: string } | { kind: 'spawn'; port: number };
-
-export interface BackendFlags {
-  nats?: string;
-  redis?: string;
-  embedded?: boolean;
-}
-
-/** Binaries found on PATH (absolute paths), or undefined. */
-export interface FoundBinaries {
-  natsServer?: string;
-  redisServer?: string;
-}
-
-/**
- * NATS: --nats URL, else a nats-server on PATH, else the embedded in-memory bus.
- * Redis: --redis URL, else a redis-server on PATH, else none (servers keep their
- * kline cache in memory). --embedded forces the in-memory bus and spawns no
- * binaries; an explicit --redis URL is still passed on.
- */
-export function chooseBackends(flags: BackendFlags, found: FoundBinaries): { bus: BusChoice; cache: CacheChoice } {
-  if (flags.embedded && flags.nats) throw new Error('--embedded runs an in-memory bus; it cannot be combined with --nats');
-  let bus: BusChoice;
-  if (flags.embedded) bus = { kind: 'embedded' };
-  else if (flags.nats) bus = { kind: 'external', url: flags.nats };
-  else if (found.natsServer) bus = { kind: 'spawn', bin: found.natsServer };
-  else bus = { kind: 'embedded' };
-
-  let cache: CacheChoice;
-  if (flags.redis) cache = { kind: 'external', url: flags.redis };
-  else if (!flags.embedded && found.redisServer) cache = { kind: 'spawn', bin: found.redisServer };
-  else cache = { kind: 'none' };
-  return { bus, cache };
-}
-
-export const MAX_ROUTERS = 90; // router ports B+0…B+89, control at B+90
-export const MAX_PER_ROLE = 100; // gateways, servers: 100 ports each
-
-export function validateCounts(c: RoleCounts): void {
-  if (!Number.isInteger(c.routers) || c.routers < 1 || c.routers > MAX_ROUTERS)
-    throw new Error(`--routers must be between 1 and ${MAX_ROUTERS}`);
-  if (!Number.isInteger(c.gateways) || c.gateways < 1 || c.gateways > MAX_PER_ROLE)
-    throw new Error(`--gateways must be between 1 and ${MAX_PER_ROLE}`);
-  if (!Number.isInteger(c.servers) || c.servers < 1 || c.servers > MAX_PER_ROLE)
-    throw new Error(`--servers must be between 1 and ${MAX_PER_ROLE}`);
-}
-
-const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
-
-/** The fixed layout from a base port B (see `pushctl up --help`). */
-export function portsFromBase(base: number, c: RoleCounts): PortMap {
-  validateCounts(c);
-  if (!Number.isInteger(base) || base < 1 || base + 600 > 65535)
-    throw new Error(`--port-base must be between 1 and ${65535 - 600} (or 0 for free ports)`);
-  return {
-    routers: range(c.routers, (i) => base + i),
-    control: base + 90,
-    gateways: range(c.gateways, (i) => base + 100 + i),
-    serverGrpc: range(c.servers, (i) => base + 200 + i),
-    serverAdmin: range(c.servers, (i) => base + 300 + i),
-    feedAdmin: base + 400,
-    nats: base + 500,
-    redis: base + 600,
-  };
-}
-
-/** How many ports `portsFromList` consumes. */
-export function portCount(c: RoleCounts): number {
-  return c.routers + 1 + c.gateways + 2 * c.servers + 1 + 2;
-}
-
-/** The same layout from a list of (free) ports, in `portCount` order. */
-export function portsFromList(ports: number[], c: RoleCounts): PortMap {
-  validateCounts(c);
-  if (ports.length < portCount(c)) throw new Error(`need ${portCount(c)} ports, got ${ports.length}`);
-  let next = 0;
-  const take = (n: number) => ports.slice(next, (next += n));
-  return {
-    routers: take(c.routers),
-    control: take(1)[0]!,
-    gateways: take(c.gateways),
-    serverGrpc: take(c.servers),
-    serverAdmin: take(c.servers),
-    feedAdmin: take(1)[0]!,
-    nats: take(1)[0]!,
-    redis: take(1)[0]!,
-  };
-}
-
-export interface PlanInput extends RoleCounts {
-  symbols: number;
-  rate: number;
-  /** Gateway flushIntervalMs and feed publishIntervalMs; unset: the roles' defaults. */
-  flushMs?: number;
-  publishMs?: number;
-  host: string;
-  dataDir: string;
-  bus: BusChoice;
-  cache: CacheChoice;
-  ports: PortMap;
-  /** Default: embedded. */
-  history?: HistoryChoice;
-  /** `up --isolate`: per process id, the network namespace it runs in and the address it binds and advertises. */
-  isolate?: Record<string, { netns: string; addr: string }>;
-}
-
-export interface PlannedRole {
-  id: string;
-  role: RoleName;
-  /** Start tier: routers 1, control and servers 2, gateways 3, feed 4. */
-  tier: number;
-  config: Record<string, unknown>;
-  /** GET here answers 200 once the role is healthy. */
-  healthUrl: string;
-  /** Where the role is expected to be reachable (its readiness line may refine these). */
-  urls: Record<string, string>;
-  ports: number[];
-}
-
-export type ProcessKind = 'binary' | 'role' | 'embedded';
-
-/** One OS process `up` starts. */
-export interface PlannedProcess {
-  id: string;
-  kind: ProcessKind;
-  tier: number;
-  /** Binary path for kind 'binary'; a script path relative to the repo root for 'role' and 'embedded'. */
-  command: string;
-  args: string[];
-  logFile: string;
-  /** Ports the process will listen on (checked free before anything starts). */
-  ports: number[];
-  /** Ids whose readiness line must appear on stdout ('binary': none; wait for the port instead). */
-  readyIds: string[];
-  healthUrls: string[];
-  /** For 'binary': directories to create first. */
-  dirs: string[];
-  /** `up --isolate`: started with `ip netns exec NETNS`, listening on `host` (its address there). */
-  netns?: string;
-  host?: string;
-}
-
-export interface ClusterPlan {
-  mode: 'processes' | 'embedded';
-  host: string;
-  dataDir: string;
-  logDir: string;
-  stateFile: string;
-  natsUrl?: string;
-  redisUrl?: string;
-  bus: BusChoice;
-  cache: CacheChoice;
-  history: HistoryChoice;
-  /** Cassandra contact points when the history's cold tier is Cassandra. */
-  cassandra?: string;
-  roles: PlannedRole[];
-  processes: PlannedProcess[];
-  /** Gateways and servers that must be listed by the router's /v1/nodes before the cluster counts as up. */
-  registeredIds: string[];
-  /** Parts running in memory instead of on a real engine. */
-  embeddedParts: string[];
-  /** Every process in its own network namespace (`up --isolate`). */
-  isolated: boolean;
-}
-
-export const roleScript = (role: RoleName) => `system/${role}/main.ts`;
-export const EMBEDDED_SCRIPT = 'system/embedded.ts';
-
-/** What `system/embedded.ts --config` receives. */
-export interface EmbeddedConfig {
-  id: string;
-  logFile: string;
-  roles: Array<{ role: RoleName; config: Record<string, unknown> }>;
-}
 
 export function planCluster(input: PlanInput): ClusterPlan {
   validateCounts(input);
@@ -219,36 +32,63 @@ export function planCluster(input: PlanInput): ClusterPlan {
   };
   const nsOf = (id: string) => (iso ? { netns: iso[id]!.netns, host: iso[id]!.addr } : {});
   const httpOf = (id: string, port: number) => `http://${hostOf(id)}:${port}`;
+  // Client ports (routers, gateways) speak https/wss when the cluster has a certificate.
+  const tls = input.tls ? { certFile: input.tls.certFile, keyFile: input.tls.keyFile } : undefined;
+  const clientHttpOf = (id: string, port: number) => `${tls ? 'https' : 'http'}://${hostOf(id)}:${port}`;
   const host = input.host;
 
-  const natsUrl =
-    input.bus.kind === 'external' ? input.bus.url : input.bus.kind === 'spawn' ? `nats://${hostOf('nats')}:${ports.nats}` : undefined;
-  const redisUrl =
-    input.cache.kind === 'external' ? input.cache.url : input.cache.kind === 'spawn' ? `redis://${hostOf('redis')}:${ports.redis}` : undefined;
+  if (input.natsCluster && input.bus.kind !== 'spawn') throw new Error('--nats-cluster starts nats-servers: it needs nats-server on PATH, and neither --nats nor --embedded');
+  if (input.redisCluster && input.cache.kind !== 'spawn') throw new Error('--redis-cluster starts redis-servers: it needs redis-server on PATH, and not --redis');
+  const natsNodes = input.natsCluster && input.bus.kind === 'spawn' ? planNatsNodes(dataDir, input.natsCluster, hostOf) : undefined;
+  const redisNodes: RedisNodePlan[] | undefined = input.redisCluster && input.cache.kind === 'spawn' ? planRedisNodes(dataDir, input.redisCluster.ports, hostOf) : undefined;
+  const natsUrl = natsNodes
+    ? natsClusterUrl(natsNodes)
+    : input.bus.kind === 'external' ? input.bus.url : input.bus.kind === 'spawn' ? `nats://${hostOf('nats')}:${ports.nats}` : undefined;
+  const redisUrl = redisNodes
+    ? redisClusterUrl(redisNodes)
+    : input.cache.kind === 'external' ? input.cache.url : input.cache.kind === 'spawn' ? `redis://${hostOf('redis')}:${ports.redis}` : undefined;
 
-  const cassandra = history.kind === 'external' ? history.contactPoints : history.kind === 'spawn' ? `${host}:${history.port}` : undefined;
-  const serverHistory = cassandra ? { cassandra } : { embeddedPath: join(dataDir, 'history.sqlite') };
-  const routerUrls = ports.routers.map((port, i) => httpOf(`router-${i + 1}`, port));
+  const cassandraNodes = history.kind === 'spawn' ? planCassandraNodes(dataDir, history) : [];
+  const cassandra = history.kind === 'external' ? history.contactPoints : history.kind === 'spawn' ? cassandraNodes.map((n) => `${host}:${n.cqlPort}`).join(',') : undefined;
+  const shape = input.cassandraShape ?? {};
+  const serverHistory = cassandra
+    ? {
+        cassandra,
+        ...(shape.replication ? { cassandraReplication: shape.replication } : {}),
+        ...(shape.readConsistency ? { cassandraReadConsistency: shape.readConsistency } : {}),
+        ...(shape.writeConsistency ? { cassandraWriteConsistency: shape.writeConsistency } : {}),
+      }
+    : { embeddedPath: join(dataDir, 'history.sqlite') };
+  const routerUrls = ports.routers.map((port, i) => clientHttpOf(`router-${i + 1}`, port));
+  const restUrls = ports.history.map((port, i) => clientHttpOf(`history-${i + 1}`, port));
+  // Roles register with and query the routers' admin listeners (plain http on the cluster's address); clients use the client ports.
+  const registryUrls = ports.routerAdmin.map((port, i) => httpOf(`router-${i + 1}`, port));
   // Only the fields each role reads; the role fills in its own defaults.
   const common = (id: string) => ({
     id,
     host: hostOf(id),
-    routers: routerUrls,
+    routers: registryUrls,
     logFile: logFile(id),
     ...(natsUrl ? { nats: natsUrl } : {}),
+    ...(input.tls?.caFile ? { tlsCaFile: input.tls.caFile } : {}),
+    // The nats-server pushctl starts takes only its users; an external one (--nats URL) is taken as it is.
+    ...(input.bus.kind === 'spawn' ? { natsAuth: true } : {}),
+    ...(natsNodes ? { natsReplicas: jetStreamReplicas(natsNodes.length) } : {}),
+    ...(input.secretsFile ? { secretsFile: input.secretsFile } : {}),
   });
 
   const roles: PlannedRole[] = [];
   ports.routers.forEach((port, i) => {
     const id = `router-${i + 1}`;
+    const adminPort = ports.routerAdmin[i]!;
     roles.push({
       id,
       role: 'router',
       tier: 1,
-      config: { ...common(id), port },
-      healthUrl: `${httpOf(id, port)}/healthz`,
-      urls: { http: httpOf(id, port) },
-      ports: [port],
+      config: { ...common(id), port, adminPort, restUrls, ...(tls ? { tls } : {}) },
+      healthUrl: `${clientHttpOf(id, port)}/healthz`,
+      urls: { http: clientHttpOf(id, port), admin: httpOf(id, adminPort) },
+      ports: [port, adminPort],
     });
   });
   roles.push({
@@ -257,7 +97,7 @@ export function planCluster(input: PlanInput): ClusterPlan {
     tier: 2,
     config: { ...common('control-1'), port: ports.control },
     healthUrl: `${httpOf('control-1', ports.control)}/healthz`,
-    urls: { http: httpOf('control-1', ports.control) },
+    urls: { http: httpOf('control-1', ports.control), admin: httpOf('control-1', ports.control) },
     ports: [ports.control],
   });
   ports.serverGrpc.forEach((grpcPort, i) => {
@@ -267,7 +107,10 @@ export function planCluster(input: PlanInput): ClusterPlan {
       id,
       role: 'server',
       tier: 2,
-      config: { ...common(id), grpcPort, adminPort, ...(redisUrl ? { redis: redisUrl } : {}), history: serverHistory },
+      config: {
+        ...common(id), grpcPort, adminPort, ...(redisUrl ? { redis: redisUrl } : {}), history: serverHistory,
+        ...(input.cache.kind === 'spawn' ? { redisAuth: true } : {}),
+      },
       healthUrl: `${httpOf(id, adminPort)}/healthz`,
       urls: { grpc: `${hostOf(id)}:${grpcPort}`, admin: httpOf(id, adminPort) },
       ports: [grpcPort, adminPort],
@@ -275,23 +118,59 @@ export function planCluster(input: PlanInput): ClusterPlan {
   });
   ports.gateways.forEach((port, i) => {
     const id = `gateway-${i + 1}`;
+    const [tcpPort, grpcPort, adminPort] = [ports.gatewayTcp[i]!, ports.gatewayGrpc[i]!, ports.gatewayAdmin[i]!];
     roles.push({
       id,
       role: 'gateway',
       tier: 3,
-      config: { ...common(id), port, ...(input.flushMs !== undefined ? { flushIntervalMs: input.flushMs } : {}) },
-      healthUrl: `${httpOf(id, port)}/healthz`,
-      urls: { ws: `ws://${hostOf(id)}:${port}`, http: httpOf(id, port) },
+      config: {
+        ...common(id), port, tcpPort, grpcPort, adminPort, clientRouters: routerUrls,
+        ...(input.flushMs !== undefined ? { flushIntervalMs: input.flushMs } : {}),
+        ...(tls ? { tls } : {}),
+        // Binance user-data streams map X-MBX-APIKEY to users with this file (read per request: may appear later).
+        apiKeysFile: join(dataDir, 'api-keys.json'),
+        ...(input.clientAuth ? { auth: gatewayAuth(input.clientAuth) } : {}),
+      },
+      healthUrl: `${clientHttpOf(id, port)}/healthz`,
+      urls: {
+        ws: `${tls ? 'wss' : 'ws'}://${hostOf(id)}:${port}`, http: clientHttpOf(id, port),
+        // Over TLS these carry a scheme (tls://, grpcs://) so a client knows to handshake.
+        tcp: `${tls ? 'tls://' : ''}${hostOf(id)}:${tcpPort}`, grpc: `${tls ? 'grpcs://' : ''}${hostOf(id)}:${grpcPort}`, admin: httpOf(id, adminPort),
+      },
+      ports: [port, tcpPort, grpcPort, adminPort],
+    });
+  });
+  // History processes: the cluster's REST host (every public market route, klines from their own
+  // history tiers, the rest forwarded to the servers), on a client port away from the stream path.
+  ports.history.forEach((port, i) => {
+    const id = `history-${i + 1}`;
+    roles.push({
+      id,
+      role: 'history',
+      tier: 3,
+      config: {
+        ...common(id), port, history: serverHistory, ...(redisUrl ? { redis: redisUrl } : {}),
+        ...(input.cache.kind === 'spawn' ? { redisAuth: true } : {}),
+        ...(tls ? { tls } : {}),
+        // Embedded, it shares the one process with the streams: lowering its priority would lower theirs.
+        ...(embedded ? { nice: -1 } : {}),
+      },
+      healthUrl: `${clientHttpOf(id, port)}/healthz`,
+      urls: { http: restUrls[i]! },
       ports: [port],
     });
   });
   roles.push({
     id: 'feed-1',
     role: 'feed',
-    tier: 4,
+    tier: 2,
     config: {
       ...common('feed-1'), adminPort: ports.feedAdmin, symbols: input.symbols, rate: input.rate,
       ...(input.publishMs !== undefined ? { publishIntervalMs: input.publishMs } : {}),
+      ...(input.users !== undefined ? { users: input.users } : {}),
+      ...(input.orderRate !== undefined ? { orderRate: input.orderRate } : {}),
+      ...(input.replay ? { replay: input.replay, users: 0 } : {}),
+      ...(input.silentFeed ? { silent: true } : {}),
     },
     healthUrl: `${httpOf('feed-1', ports.feedAdmin)}/healthz`,
     urls: { admin: httpOf('feed-1', ports.feedAdmin) },
@@ -299,14 +178,23 @@ export function planCluster(input: PlanInput): ClusterPlan {
   });
 
   const processes: PlannedProcess[] = [];
-  if (input.bus.kind === 'spawn') {
+  if (natsNodes && input.bus.kind === 'spawn') {
+    for (const n of natsNodes)
+      processes.push({
+        id: n.id, kind: 'binary', tier: 0, command: input.bus.bin, args: ['-c', n.configPath],
+        configFile: { kind: 'nats-server', path: n.configPath, host: n.host, port: n.port, dir: n.storeDir, natsCluster: n.peers },
+        logFile: logFile(n.id), ports: [n.port, n.routePort], readyIds: [], healthUrls: [], dirs: [n.storeDir], ...nsOf(n.id),
+      });
+  } else if (input.bus.kind === 'spawn') {
     const dir = join(dataDir, 'nats');
     processes.push({
       id: 'nats',
       kind: 'binary',
       tier: 0,
       command: input.bus.bin,
-      args: ['-a', hostOf('nats'), '-p', String(ports.nats), '-js', '-sd', dir],
+      // Listen address, JetStream and the role users live in a 0600 file (passwords never on argv).
+      args: ['-c', natsConfigPath(dataDir)],
+      configFile: { kind: 'nats-server', path: natsConfigPath(dataDir), host: hostOf('nats'), port: ports.nats, dir },
       logFile: logFile('nats'),
       ports: [ports.nats],
       readyIds: [],
@@ -315,15 +203,23 @@ export function planCluster(input: PlanInput): ClusterPlan {
       ...nsOf('nats'),
     });
   }
-  if (input.cache.kind === 'spawn') {
+  if (redisNodes && input.cache.kind === 'spawn') {
+    for (const n of redisNodes)
+      processes.push({
+        id: n.id, kind: 'binary', tier: 0, command: input.cache.bin, args: [n.configPath],
+        configFile: { kind: 'redis-server', path: n.configPath, host: n.host, port: n.port, dir: n.dir, redisClusterBusPort: n.busPort },
+        logFile: logFile(n.id), ports: [n.port, n.busPort], readyIds: [], healthUrls: [], dirs: [n.dir], ...nsOf(n.id),
+      });
+  } else if (input.cache.kind === 'spawn') {
     const dir = join(dataDir, 'redis');
     processes.push({
       id: 'redis',
       kind: 'binary',
       tier: 0,
       command: input.cache.bin,
-      // Isolated, its clients come from other namespaces: protected mode would refuse them (no password is set).
-      args: ['--port', String(ports.redis), '--bind', hostOf('redis'), ...(iso ? ['--protected-mode', 'no'] : []), '--save', '', '--appendonly', 'no', '--dir', dir],
+      // Port, bind address and the ACL user live in a 0600 file (the password never on argv).
+      args: [redisConfigPath(dataDir)],
+      configFile: { kind: 'redis-server', path: redisConfigPath(dataDir), host: hostOf('redis'), port: ports.redis, dir },
       logFile: logFile('redis'),
       ports: [ports.redis],
       readyIds: [],
@@ -332,19 +228,18 @@ export function planCluster(input: PlanInput): ClusterPlan {
       ...nsOf('redis'),
     });
   }
-  if (history.kind === 'spawn') {
-    const dir = join(dataDir, 'cassandra');
+  for (const n of cassandraNodes) {
     processes.push({
-      id: 'cassandra',
+      id: n.id,
       kind: 'binary',
       tier: 0,
       command: process.execPath,
-      args: ['scripts/cassandra/start.ts', '--port', String(history.port), '--data', dir],
-      logFile: logFile('cassandra'),
-      ports: [history.port],
+      args: ['scripts/cassandra/start.ts', ...n.args],
+      logFile: logFile(n.id),
+      ports: n.ports,
       readyIds: [],
       healthUrls: [],
-      dirs: [dir],
+      dirs: [n.dir],
     });
   }
   if (embedded) {
@@ -404,6 +299,10 @@ export function planCluster(input: PlanInput): ClusterPlan {
     registeredIds: roles.filter((r) => r.role === 'gateway' || r.role === 'server').map((r) => r.id),
     embeddedParts,
     isolated: iso !== undefined,
+    ...(input.tls ? { tls: input.tls } : {}),
+    ...(input.secretsFile ? { secretsFile: input.secretsFile } : {}),
+    ...(input.clientAuth ? { clientAuth: input.clientAuth } : {}),
+    ...(redisNodes && input.redisCluster ? { redisCluster: { nodes: redisNodes.map((n) => `${n.host}:${n.port}`), replicas: input.redisCluster.replicas } } : {}),
   };
 }
 

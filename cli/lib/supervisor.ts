@@ -10,11 +10,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterPlan, PlannedProcess } from './cluster-plan.ts';
 import { plannedPorts } from './cluster-plan.ts';
+import { engineLinksOf } from './engine-links.ts';
 import { findOnPath } from './binaries.ts';
 import { fetchFailure } from './net-error.ts';
 import { takenPorts } from './ports.ts';
 import { isAlive, processStartTime, stopInReverse } from './processes.ts';
 import { nodeFlagsFor, roleOfScript } from '../../system/common/node-flags.ts';
+import { adminAuth } from '../../system/common/admin-http.ts';
+import { readSecretsFile } from '../../system/common/secrets.ts';
 import {
   liveProcesses,
   readState,
@@ -89,6 +92,8 @@ export interface SupervisorOptions {
   detached: boolean;
   repoRoot?: string;
   onProgress?: (msg: string) => void;
+  /** Runs once a tier's processes are ready, before the next tier starts (e.g. joining clustered engines). */
+  afterTier?: (tier: number) => Promise<void>;
 }
 
 export interface ChildExit {
@@ -140,6 +145,7 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
         for (const p of procs) await this.#spawn(p);
         this.#writeState('starting');
         await Promise.all(procs.map((p) => this.#waitReady(p, deadline)));
+        await this.#opts.afterTier?.(tier);
       }
       await this.#waitRegistered(deadline);
       return this.#writeState('running');
@@ -194,6 +200,8 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
       pgid: pid, // detached: the child leads a new process group
       ...(processStartTime(pid) !== undefined ? { startTime: processStartTime(pid)! } : {}),
       command: p.command,
+      argv: [cmd, ...args],
+      cwd: this.#root,
       logFile: p.logFile,
       child,
       planned: p,
@@ -257,13 +265,16 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
   }
 
   async #waitRegistered(deadline: number): Promise<void> {
-    const router = this.plan.roles.find((r) => r.role === 'router')!.urls.http!;
+    // The registry is on the router's admin listener; the operator's token reads it.
+    const routerRole = this.plan.roles.find((r) => r.role === 'router')!;
+    const router = routerRole.urls.admin ?? routerRole.urls.http!;
+    const auth = adminAuth(this.plan.secretsFile ? readSecretsFile(this.plan.secretsFile) : undefined);
     const want = this.plan.registeredIds;
     let missing = want;
     let lastErr = '';
     for (;;) {
       try {
-        const res = await fetch(`${router}/v1/nodes`, { signal: AbortSignal.timeout(2_000) });
+        const res = await fetch(`${router}/v1/nodes`, { headers: auth, signal: AbortSignal.timeout(2_000) });
         const body = (await res.json()) as { nodes?: Array<{ id: string }> };
         const have = new Set((body.nodes ?? []).map((n) => n.id));
         missing = want.filter((id) => !have.has(id));
@@ -295,12 +306,19 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
     const of = (role: string) => plan.roles.filter((r) => r.role === role);
     return {
       routers: of('router').map((r) => urls(r.id).http!),
+      routerAdmins: of('router').map((r) => urls(r.id).admin!),
       control: urls('control-1').http!,
-      gateways: of('gateway').map((r) => ({ id: r.id, ws: urls(r.id).ws!, http: urls(r.id).http! })),
+      ...(plan.secretsFile ? { secretsFile: plan.secretsFile } : {}),
+      gateways: of('gateway').map((r) => {
+        const u = urls(r.id);
+        return { id: r.id, ws: u.ws!, http: u.http!, admin: u.admin!, ...(u.tcp ? { tcp: u.tcp } : {}), ...(u.grpc ? { grpc: u.grpc } : {}) };
+      }),
       servers: of('server').map((r) => ({ id: r.id, grpc: urls(r.id).grpc!, admin: urls(r.id).admin! })),
       feed: urls('feed-1').admin!,
+      rest: of('history').map((r) => ({ id: r.id, http: urls(r.id).http! })),
       ...(plan.natsUrl ? { nats: plan.natsUrl } : {}),
       ...(plan.redisUrl ? { redis: plan.redisUrl } : {}),
+      ...(engineLinksOf(plan).length > 0 ? { engineLinks: engineLinksOf(plan) } : {}),
     };
   }
 
@@ -322,6 +340,7 @@ export class Supervisor extends EventEmitter<{ exit: [ChildExit] }> {
       embeddedParts: plan.embeddedParts,
       binaries,
       processes: this.#running.map(({ child: _c, planned: _p, logOffset: _o, ...rec }) => rec),
+      ...(plan.clientAuth ? { auth: plan.clientAuth } : {}),
     };
     writeState(this.#state);
     return this.#state;
@@ -376,7 +395,7 @@ export function readyLines(file: string, fromOffset: number): ReadyLine[] {
 export async function healthz(url: string): Promise<string> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-    await res.body?.cancel();
+    await res.arrayBuffer(); // read to the end, so the connection is kept alive for the next probe
     return res.ok ? 'ok' : `HTTP ${res.status}`;
   } catch (err) {
     return fetchFailure(err);

@@ -15,11 +15,12 @@ export interface StatusSnapshot {
   at: number;
 }
 
-export async function fetchTopology(controlUrl: string, timeoutMs = 2_000): Promise<unknown> {
+/** `auth`: the operator's admin-token header (control's every route needs it). */
+export async function fetchTopology(controlUrl: string, auth: Record<string, string>, timeoutMs = 2_000): Promise<unknown> {
   const url = `${controlUrl.replace(/\/$/, '')}/v1/topology`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, { headers: auth, signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     throw new Error(`control at ${controlUrl} is unreachable (${fetchFailure(err)})`);
   }
@@ -32,12 +33,12 @@ export async function fetchTopology(controlUrl: string, timeoutMs = 2_000): Prom
   }
 }
 
-export async function collectStatus(controlUrl: string, state?: ClusterState): Promise<StatusSnapshot> {
+export async function collectStatus(controlUrl: string, auth: Record<string, string>, state?: ClusterState): Promise<StatusSnapshot> {
   const at = Date.now();
   let topology: unknown;
   let error: string | undefined;
   try {
-    topology = await fetchTopology(controlUrl);
+    topology = await fetchTopology(controlUrl, auth);
   } catch (err) {
     error = (err as Error).message;
   }

@@ -56,7 +56,7 @@ test('--isolate refuses what cannot run in namespaces, saying why', () => {
 
 test('an isolated plan: each process in its namespace, binding and advertising its own address; URLs between roles use them', () => {
   const ids = planCluster(base).processes.map((p) => p.id);
-  assert.deepEqual(ids, ['nats', 'redis', 'router-1', 'control-1', 'server-1', 'gateway-1', 'gateway-2', 'feed-1']);
+  assert.deepEqual(ids, ['nats', 'redis', 'router-1', 'control-1', 'server-1', 'gateway-1', 'gateway-2', 'history-1', 'feed-1']);
   const layout = isolationLayout('abc123', '10.201.9', ids);
   const plan = planCluster({ ...base, isolate: Object.fromEntries(layout.roles.map((r) => [r.id, { netns: r.netns, addr: r.addr }])) });
   assert.equal(plan.isolated, true);
@@ -66,14 +66,16 @@ test('an isolated plan: each process in its namespace, binding and advertising i
     assert.equal(p.host, addr(p.id));
   }
   const nats = plan.processes.find((p) => p.id === 'nats')!;
-  assert.deepEqual(nats.args.slice(0, 2), ['-a', addr('nats')]);
+  // Their listen addresses are in the config files pushctl writes (with the credentials) before starting them.
+  assert.equal(nats.configFile?.host, addr('nats'));
   const redis = plan.processes.find((p) => p.id === 'redis')!;
-  assert.ok(redis.args.includes('--protected-mode') && redis.args.includes(addr('redis')), redis.args.join(' '));
+  assert.equal(redis.configFile?.host, addr('redis'));
   assert.equal(plan.natsUrl, `nats://${addr('nats')}:7600`);
   assert.equal(plan.redisUrl, `redis://${addr('redis')}:7700`);
   const gw = plan.roles.find((r) => r.id === 'gateway-2')!;
   assert.equal(gw.config.host, addr('gateway-2'));
-  assert.deepEqual(gw.config.routers, [`http://${addr('router-1')}:7100`]);
+  assert.deepEqual(gw.config.routers, [`http://${addr('router-1')}:8100`]);
+  assert.deepEqual(gw.config.clientRouters, [`http://${addr('router-1')}:7100`]);
   assert.equal(gw.config.nats, plan.natsUrl);
   assert.equal(gw.urls.ws, `ws://${addr('gateway-2')}:7201`);
   assert.equal(gw.healthUrl, `http://${addr('gateway-2')}:7201/healthz`);

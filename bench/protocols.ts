@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { startCluster, waitFor, type RoleProc, type TestCluster } from '../test/helpers/cluster.ts';
+import { adminJson, startCluster, waitFor, type RoleProc, type TestCluster } from '../test/helpers/cluster.ts';
 import { runBench, type Outcome } from '../cli/lib/bench/controller.ts';
 import { buildSummary, hlogText } from '../cli/lib/bench/report-files.ts';
 import { newHistogram } from '../cli/lib/bench/meter.ts';
@@ -284,7 +284,7 @@ async function main(): Promise<void> {
     for (const [i, name] of o.protocols.entries()) {
       const profileDir = join(dir, 'profiles', name);
       const gw = o.profileGateway ? await startProfiledGateway(cluster, i + 1, profileDir) : cluster.gateways[0]!;
-      const gwHttp = gw.urls.http!;
+      const gwAdmin = gw.urls.admin!;
       process.stdout.write(`  ${name.padEnd(12)} `);
       const { result, outcome, scenario } = await runOne(o, cluster, gw, name, plan.clients, expectedPerSec, abort.signal);
       writeProtocolFiles(dir, name, outcome, scenario, command);
@@ -294,7 +294,7 @@ async function main(): Promise<void> {
           ` · errors ${result.errors} · gaps ${result.gaps} · connects ${result.connects}${result.warnings.length ? ` · ${result.warnings.length} warning(s)` : ''}`,
       );
       // The next protocol starts on an empty gateway.
-      await waitFor(async () => ((await (await fetch(`${gwHttp}/stats`)).json()) as { connections: number }).connections === 0, 15_000, `the ${name} sessions closed`);
+      await waitFor(async () => (await adminJson<{ connections: number }>(`${gwAdmin}/stats`)).connections === 0, 15_000, `the ${name} sessions closed`);
       if (o.profileGateway) {
         // The profile is written as the gateway exits; it deregisters, so the next one is the router's only gateway.
         await gw.kill();

@@ -1,57 +1,66 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import React from 'react';
 import { render, type Instance } from 'ink';
 import { Args, Command, Flags } from '@oclif/core';
 import { fail } from '../lib/fail.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../lib/data-dir.ts';
 import { readState } from '../lib/state-file.ts';
-import { loadScenario, parseDuration, remapSymbols, scenarioSymbols, type Scenario } from '../lib/bench/scenario.ts';
+import { AGENT_CA_ENV, trustClusterCert } from '../lib/cluster-tls.ts';
+import { secretsPath } from '../lib/cluster-secrets.ts';
+import { loadScenario, parseDuration, parseWarmup, remapSymbols, scenarioSymbols, type Scenario } from '../lib/bench/scenario.ts';
+import { bundledScenarios, resolveScenario, scenarioList } from '../lib/bench/bundled.ts';
 import { parseThreshold, METRICS, type Threshold } from '../lib/bench/thresholds.ts';
 import { runBench, type DashboardState } from '../lib/bench/controller.ts';
 import { BenchDashboard, progressLine } from '../lib/bench/dashboard.ts';
 import { writeBenchReport } from '../lib/bench/report-files.ts';
-import { latencySummary } from '../lib/bench/figures.ts';
+import { cpuText, latencySummary } from '../lib/bench/figures.ts';
+import type { AgentHealth } from '../lib/bench/wire.ts';
 import { parseFaults, describeFault } from '../lib/chaos/schedule.ts';
 import { BACKEND_CHOICES } from '../lib/chaos/plan.ts';
 import { PHASES } from '../lib/bench/thresholds.ts';
 
+const cpuOf = (h: AgentHealth | undefined) => (h ? cpuText(h.cpu) : '?');
+
 export default class Bench extends Command {
-  static override description = `Replay a scenario's recorded client sessions against a cluster, amplified ×K across load agents,
-and measure end-to-end latency (receive time − the event's intended publish time), connect time, throughput,
-sequence gaps, resyncs and errors into HDR histograms merged exactly across agents.
+  static override summary = 'Replay recorded client sessions against a cluster and measure what the clients saw.';
 
-SCENARIO is a scenario file (scenarios/README.md) or the name of a bundled one (scenarios/<name>.yaml).
-The target router comes from --target, else the cluster recorded in the data dir (\`pushctl up\`).
-Agents are coordinated over NATS: --nats, else the recorded cluster's NATS.
-Writes <out>/<time>-<scenario>/{summary.json,latency.hlog,report.html}; exits 1 naming any failed threshold.
-
-Faults (docs/chaos.md): the scenario's \`faults:\` list and --chaos PROFILE run from the start barrier on; the report
-splits every figure into before / during / after. A profile on the clients runs the local agents in a network namespace
-whose link to the cluster is shaped while the fault lasts (root). Faults need the \`pushctl up\` cluster's --data-dir.
-
-Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
+  // One line per paragraph: oclif wraps them to the terminal.
+  static override description = [
+    "Replays a scenario's recorded client sessions against a cluster, amplified ×K across load agents, and measures end-to-end latency (receive time − the event's intended publish time), connect time, throughput, sequence gaps, resyncs and errors into HDR histograms merged exactly across agents.",
+    'SCENARIO is a scenario file (scenarios/README.md) or the name of a bundled one (scenarios/<name>.yaml; --list names them). The target router comes from --target, else the cluster recorded in the data dir (`pushctl up`). Agents are coordinated over NATS: --nats, else the recorded cluster\'s NATS. Writes <out>/<time>-<scenario>/{summary.json,latency.hlog,report.html,snapshots.jsonl}; exits 1 naming any failed threshold.',
+    'Warm-up (--warmup, the scenario\'s `warmup:`): by default until every connection is open, plus 3 s (at most half the run). Headline latency and msgs/s (summary, report, dashboard, thresholds) are the steady state after it; the warm-up\'s own figures are shown apart. Counts (errors, gaps, failed connections) are the whole run\'s. CPU is in % of one core everywhere.',
+    'Faults (docs/chaos.md): the scenario\'s `faults:` list and --chaos PROFILE run from the start barrier on; the report splits every figure into before / during / after. A profile on the clients runs the local agents in a network namespace whose link to the cluster is shaped while the fault lasts (root). Faults need the `pushctl up` cluster\'s --data-dir.',
+    `Threshold metrics: ${Object.keys(METRICS).join(', ')}.`,
+  ].join('\n\n');
 
   static override examples = [
+    '<%= config.bin %> bench --list',
     '<%= config.bin %> bench hot-symbol',
-    '<%= config.bin %> bench zipf-symbols --agents 2 --amplify 20 --duration 30s --threshold "p99<50ms" --threshold "gaps==0"',
-    '<%= config.bin %> bench scenarios/churn.yaml --target http://10.0.0.5:7100 --nats nats://10.0.0.5:4222 --remote',
-    '<%= config.bin %> bench hot-symbol --duration 30s --chaos rtt-100ms --chaos-at 10s --chaos-for 10s --threshold "after.p99<50ms"',
+    '<%= config.bin %> bench hot-symbol --warmup 5s',
+    '<%= config.bin %> bench zipf-symbols --agents 2 --amplify 20 --threshold "p99<50ms"',
+    '<%= config.bin %> bench churn --target http://10.0.0.5:7100 --remote',
+    '<%= config.bin %> bench hot-symbol --chaos rtt-100ms --chaos-at 10s --chaos-for 10s',
     '<%= config.bin %> bench gateway-kill',
   ];
 
   static override args = {
-    scenario: Args.string({ description: 'scenario file or bundled scenario name', required: true }),
+    scenario: Args.string({ description: 'scenario file or bundled scenario name (--list)' }),
   };
 
   static override flags = {
     target: Flags.string({ description: 'router URL (default: the recorded cluster\'s first router)' }),
     nats: Flags.string({ description: 'NATS URL the agents are coordinated over (default: the recorded cluster\'s)' }),
+    'nats-secrets': Flags.string({
+      description: 'secrets file whose operator user connects to NATS (default: the recorded cluster\'s, when its nats-server was started by pushctl up)',
+    }),
     agents: Flags.integer({ description: 'local agent processes to spawn (with --remote: at most this many remote agents; 0 = all)', min: 0 }),
     remote: Flags.boolean({ description: 'use agents already running elsewhere (`pushctl agent`) instead of spawning', default: false }),
     amplify: Flags.integer({ description: 'each captured session ×K (overrides the scenario)', min: 1 }),
     speed: Flags.string({ description: 'replay speed factor X (overrides the scenario)' }),
     duration: Flags.string({ description: 'run length, e.g. 30s (overrides the scenario)' }),
+    warmup: Flags.string({ description: 'warm-up kept out of the headline: auto (all connections open + 3 s) or a duration, 0 = none (overrides the scenario)' }),
+    list: Flags.boolean({ description: 'list the bundled scenarios, one line each, and exit', default: false }),
     jitter: Flags.string({ description: 'spread of the amplified copies\' start offsets, e.g. 2s (overrides the scenario)' }),
     threshold: Flags.string({ description: 'pass/fail rule, e.g. p99<50ms, errors<1%, gaps==0 (repeatable; added to the scenario\'s)', multiple: true }),
     out: Flags.string({ description: 'report root directory', default: 'reports' }),
@@ -68,16 +77,23 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Bench);
+    if (flags.list) {
+      this.log('Bundled scenarios (pushctl bench NAME; details in scenarios/README.md):');
+      for (const line of scenarioList(bundledScenarios(), process.stdout.columns || 80)) this.log(line);
+      return;
+    }
     let scenario: Scenario;
     let thresholds: Threshold[];
     try {
-      const file = existsSync(args.scenario) ? args.scenario : join('scenarios', `${args.scenario}.yaml`);
-      if (!existsSync(file)) throw new Error(`no scenario "${args.scenario}" (not a file, and no ${file})`);
-      scenario = loadScenario(file);
+      if (!args.scenario) throw new Error(`no scenario given: pushctl bench SCENARIO (a file, or a bundled name). Bundled:\n${scenarioList(bundledScenarios()).join('\n')}`);
+      scenario = loadScenario(resolveScenario(args.scenario));
       if (flags.amplify) scenario.amplify = flags.amplify;
       if (flags.speed) scenario.speed = Number(flags.speed) > 0 ? Number(flags.speed) : (() => { throw new Error(`--speed ${flags.speed}: a positive number`); })();
       if (flags.duration) scenario.durationMs = parseDuration(flags.duration, '--duration');
       if (flags.jitter) scenario.jitterMs = parseDuration(flags.jitter, '--jitter');
+      if (flags.warmup !== undefined) scenario.warmup = parseWarmup(flags.warmup, '--warmup');
+      if (scenario.warmup && scenario.warmup !== 'auto' && scenario.warmup.ms >= scenario.durationMs)
+        throw new Error(`warm-up ${scenario.warmup.ms / 1000} s is not shorter than the run (${scenario.durationMs / 1000} s): nothing would be left to measure`);
       if (flags.chaos) {
         const third = `${Math.round(scenario.durationMs / 3)}ms`;
         const [spec] = parseFaults([
@@ -96,13 +112,19 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
 
     let router = flags.target;
     let nats = flags.nats;
+    let natsSecretsFile = flags['nats-secrets'];
     const dataDir = resolveDataDir(flags['data-dir']);
+    // A `pushctl up --tls` cluster: trust its certificate here and in the local agents (child processes).
+    const clusterCa = trustClusterCert(dataDir);
+    if (clusterCa) process.env[AGENT_CA_ENV] = clusterCa;
     if (scenario.faults?.length && !readState(dataDir))
       fail(this, `faults need the cluster \`pushctl up\` recorded (its roles and ports): none in ${dataDir}; pass --data-dir`, 2);
     if (!router || !nats) {
       const state = readState(dataDir);
       if (!state) fail(this, `no cluster is recorded in ${dataDir}: pass --target ROUTER_URL and --nats URL, or start one with \`pushctl up\``, 2);
       router ??= state.endpoints.routers[0];
+      // The nats-server `pushctl up` started takes only the cluster's users.
+      if (!nats && state.binaries?.nats && existsSync(secretsPath(dataDir))) natsSecretsFile ??= secretsPath(dataDir);
       nats ??= state.endpoints.nats;
       if (!nats) fail(this, `the cluster in ${dataDir} runs embedded (no NATS): agents need NATS to coordinate; pass --nats URL (any nats-server)`, 2);
     }
@@ -142,7 +164,7 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
     let outcome;
     try {
       outcome = await runBench({
-        scenario, router, nats: nats!, agents: flags.agents ?? (flags.remote ? 0 : 1), remote: flags.remote, thresholds,
+        scenario, router, nats: nats!, ...(natsSecretsFile ? { natsSecretsFile } : {}), agents: flags.agents ?? (flags.remote ? 0 : 1), remote: flags.remote, thresholds,
         ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
         onUpdate, signal: abort.signal, log: (l) => process.stderr.write(`pushctl: ${l}\n`), dataDir,
       });
@@ -163,14 +185,17 @@ Threshold metrics: ${Object.keys(METRICS).join(', ')}.`;
       const c = outcome.counters;
       const rows: Array<[string, string]> = [
         ['scenario', `${scenario.name} (${scenario.sessions.length} sessions ×${scenario.amplify}, speed ${scenario.speed}, ${scenario.durationMs / 1000} s)`],
-        ['latency', `p50 ${l.p50Ms} ms · p90 ${l.p90Ms} · p99 ${l.p99Ms} · p99.9 ${l.p999Ms} · max ${l.maxMs} (n=${l.count})`],
+        [outcome.warmup.endMs > 0 ? `latency (steady, ${outcome.steady.fromS ?? '–'}–${outcome.steady.toS ?? '–'} s)` : 'latency', `p50 ${l.p50Ms} ms · p90 ${l.p90Ms} · p99 ${l.p99Ms} · p99.9 ${l.p999Ms} · max ${l.maxMs} (n=${l.count})`],
+        ...(outcome.warmup.endMs > 0
+          ? [[`warm-up (0–${outcome.warmup.figures.toS ?? 0} s, not in the headline)`, `p50 ${outcome.warmup.figures.latency.p50Ms} ms · p99 ${outcome.warmup.figures.latency.p99Ms} · max ${outcome.warmup.figures.latency.maxMs} (n=${outcome.warmup.figures.latency.count}) · ${outcome.warmup.figures.msgsPerSec} msgs/s · ${outcome.warmup.how}`] as [string, string]]
+          : []),
         ['connect', `p50 ${latencySummary(outcome.connect).p50Ms} ms · p99 ${latencySummary(outcome.connect).p99Ms} ms`],
         ['connections', `target ${outcome.connections.target} · peak open ${outcome.connections.peakOpen} · failed ${outcome.connections.failed}`],
-        ['messages', `${c.msgs} (${Math.round((c.msgs * 1000) / outcome.durationMs)}/s)`],
+        ['messages', `${c.msgs} (${outcome.warmup.endMs > 0 ? `${outcome.steady.msgsPerSec}/s steady` : `${Math.round((c.msgs * 1000) / outcome.durationMs)}/s`})`],
         ['gaps · resyncs · errors', `${c.gaps} · ${c.resyncs} · ${c.errors}`],
         ['reconnects · 503 retries · unplanned closes (liveness)', `${c.reconnects} · ${c.rejected} · ${c.unplannedCloses} (${c.livenessTimeouts})`],
         ...outcome.http.map((x): [string, string] => [`http ${x.name}`, `${x.rps} req/s · p99 ${x.latencyMs.p99} ms · errors ${x.errors} ${JSON.stringify(x.statusCodes)}${x.error ? ` (${x.error})` : ''}`]),
-        ...outcome.agents.map((a): [string, string] => [`agent ${a.name}`, `${a.state}${a.partial ? ' (partial: from its snapshots)' : ''} · ${a.counters.msgs} msgs · CPU ${a.healthOverRun?.cpu ?? a.health?.cpu ?? '?'} · loop p99 ${a.healthOverRun?.loopDelayP99Ms ?? a.health?.loopDelayP99Ms ?? '?'} ms${a.clock ? ` · clock ${a.clock.offsetUs}±${a.clock.uncertaintyUs} µs` : ''}${a.why ? ` · ${a.why}` : ''}`]),
+        ...outcome.agents.map((a): [string, string] => [`agent ${a.name}`, `${a.state}${a.partial ? ' (partial: from its snapshots)' : ''} · ${a.counters.msgs} msgs · CPU ${cpuOf(a.healthOverRun ?? a.health)} · loop p99 ${a.healthOverRun?.loopDelayP99Ms ?? a.health?.loopDelayP99Ms ?? '?'} ms${a.clock ? ` · clock ${a.clock.offsetUs}±${a.clock.uncertaintyUs} µs` : ''}${a.why ? ` · ${a.why}` : ''}`]),
         ...outcome.faults.map((f): [string, string] => [
           `fault ${f.fault}`,
           f.startedMs === undefined

@@ -9,10 +9,9 @@ import { stopSessions } from '../lib/chaos/session.ts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export default class Down extends Command {
-  static override description = `Stop the cluster \`pushctl up\` started from a data dir, and every process it recorded.
+  static override summary = 'Stop the cluster `pushctl up` started from a data dir, and every process it recorded.';
 
-Stops in reverse start order: SIGTERM to each process group, up to 5 s, then SIGKILL. Running it when nothing runs is fine.
-A cluster started with --isolate also loses its namespaces, veths and bridge, and the chaos sessions shaping its roles.`;
+  static override description = `Stops in reverse start order: SIGTERM to each process group, up to 5 s, then SIGKILL. Running it when nothing runs is fine. A cluster started with --isolate also loses its namespaces, veths and bridge, and the chaos sessions shaping its roles.`;
 
   static override examples = ['<%= config.bin %> down', '<%= config.bin %> down --data-dir /tmp/cluster-a'];
 

@@ -9,7 +9,11 @@ import type { ClusterState } from './state-file.ts';
 
 export interface LiveViewOptions {
   title: string;
+  /** The terminal Ink draws on (default process.stdout). */
+  stdout?: NodeJS.WriteStream;
   state: ClusterState;
+  /** The operator's admin-token header for control. */
+  auth: Record<string, string>;
   /** Ink on a terminal; plain lines otherwise. */
   tty: boolean;
   /** --json: stdout carries only the endpoints object; events go to stderr, no table. */
@@ -28,14 +32,27 @@ export class LiveView {
   #lastSignature = '';
   #polling = false;
   #stopped = false;
+  // Ink redraws by erasing as many lines as it last wrote; after a resize the old frame has re-wrapped to a
+  // different number of lines, so pieces of it stay behind. A resize clears the screen and draws anew.
+  #onResize = () => {
+    if (!this.#ink) return;
+    this.#ink.clear();
+    this.#stdout.write('\x1b[2J\x1b[3J\x1b[H');
+    this.#ink.rerender(this.#element());
+  };
 
   constructor(opts: LiveViewOptions) {
     this.#opts = opts;
   }
 
+  get #stdout(): NodeJS.WriteStream {
+    return this.#opts.stdout ?? process.stdout;
+  }
+
   start(): void {
     if (this.#opts.tty && !this.#opts.json) {
-      this.#ink = render(this.#element(), { exitOnCtrlC: false, patchConsole: false, maxFps: 10 });
+      this.#ink = render(this.#element(), { stdout: this.#stdout, exitOnCtrlC: false, patchConsole: false, maxFps: 10 });
+      this.#stdout.on('resize', this.#onResize);
     }
     void this.#poll();
     this.#timer = setInterval(() => void this.#poll(), this.#opts.intervalMs ?? 1_000);
@@ -55,7 +72,7 @@ export class LiveView {
     if (this.#polling || this.#stopped) return;
     this.#polling = true;
     try {
-      this.#last = await collectStatus(this.#opts.state.endpoints.control, this.#opts.state);
+      this.#last = await collectStatus(this.#opts.state.endpoints.control, this.#opts.auth, this.#opts.state);
     } finally {
       this.#polling = false;
     }
@@ -89,6 +106,7 @@ export class LiveView {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
+    this.#stdout.off('resize', this.#onResize);
     if (this.#ink) {
       this.#ink.rerender(this.#element());
       this.#ink.unmount();

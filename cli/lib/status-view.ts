@@ -1,8 +1,10 @@
 // The cluster status table: rows from a control /v1/topology snapshot, the
 // plain-text table (`pushctl status`, non-TTY `up`) and the Ink view (TTY `up`).
+import type { ClusterEndpoints, Listener } from './state-file.ts';
 import React from 'react';
 import { Box, Text, useWindowSize } from 'ink';
 import type { NodeRecord } from '../../system/common/registry.ts';
+import { EVENT_LOOP_TICK_MS } from '../../system/common/process-stats.ts';
 
 export interface NodeRow {
   id: string;
@@ -165,8 +167,11 @@ export function totalsLine(t: Totals): string {
 export function formatTable(rows: NodeRow[]): string[] {
   const header = COLUMNS.map((c) => fit(c.title, c)).join(' ');
   const lines = rows.map((r) => COLUMNS.map((c) => fit(c.cell(r), c)).join(' ').trimEnd());
-  return [header.trimEnd(), ...lines, `total: ${totalsLine(totalsOf(rows))}`];
+  return [header.trimEnd(), ...lines, `total: ${totalsLine(totalsOf(rows))}`, LOOP_NOTE];
 }
+
+/** What the LOOP column measures, said under the table (a reader cannot guess the sampler's tick). */
+export const LOOP_NOTE = `LOOP p99: event-loop delay past a ${EVENT_LOOP_TICK_MS} ms sampling tick, last second`;
 
 const healthColor = (h: string) => (h === 'ok' ? 'green' : h === 'draining' ? 'yellow' : 'red');
 
@@ -215,10 +220,38 @@ export function StatusView(props: StatusViewProps): React.ReactElement {
     h(Text, null, `total: ${totalsLine(totals)}`),
     props.error ? h(Text, { color: 'red' }, props.error) : null,
     ...props.events.slice(-5).map((e, i) => h(Text, { key: `e${i}`, color: 'yellow' }, e)),
+    h(Text, { dimColor: true }, LOOP_NOTE),
     h(
       Text,
       { dimColor: true },
       `${props.updatedAt ? `updated ${new Date(props.updatedAt).toLocaleTimeString('en-GB')} · ` : ''}Ctrl-C stops the cluster`,
     ),
   );
+}
+
+const AUDIENCE: Record<Listener['audience'], string> = {
+  client: 'clients',
+  admin: 'cluster only: Bearer token',
+  bus: 'cluster only: bus/cache',
+  peers: 'engine nodes only',
+};
+
+/** The listener table `up` and `status` print: every port, its protocol and audience. */
+export function formatListeners(listeners: readonly Listener[]): string[] {
+  return [
+    'listeners:',
+    ...listeners.map((l) => `  ${l.id.padEnd(12)}${l.protocol.padEnd(6)}${l.address.padEnd(27)} ${AUDIENCE[l.audience]}`),
+  ];
+}
+
+/** The REST host's line: its URL and who it is for (none: the gateways' http URLs serve REST). */
+export function restLines(e: ClusterEndpoints, embedded = false): string[] {
+  const rest = e.rest ?? [];
+  if (rest.length === 0) return [`${'rest'.padEnd(10)}(no history process: --history-procs 0) the gateways' http URLs serve REST, on the stream path`];
+  return [
+    `${'rest'.padEnd(10)}${rest.map((r) => r.http).join('  ')}`,
+    embedded
+      ? `${''.padEnd(10)}clients: Binance REST base URL for charts and market data (embedded: in the one process with the streams, so not isolated from them)`
+      : `${''.padEnd(10)}clients: Binance REST base URL for charts and market data, kept off the stream path`,
+  ];
 }

@@ -4,6 +4,8 @@
 // (browsers cannot stream client→server), ExchangeInfo answers one-off
 // queries. Sessions are the same as every other protocol's (Sessions.open),
 // so queues, conflation, resync, rate limits and heartbeats are shared.
+// gRPC-web's text mode (Google's runtime's default) is translated to the
+// binary mode around Connect's router (grpc-web-text.ts).
 //
 // Cost per message: Connect's streaming response is a chain of async
 // iterables (serialize, envelope, compress, join, write), several promise
@@ -24,6 +26,7 @@ import { encodeEnvelope, envelopeCompress, type Compression, type UniversalServe
 import { ClientFrameSchema, PushService, ServerBatchSchema, ServerFrameSchema, type ServerBatch } from '../../proto/gen/client_pb.js';
 import type { ClientConn } from './client-conn.ts';
 import { wrapServerFrame } from './codec.ts';
+import { binaryResponseAsText, isGrpcWebText, textRequestAsBinary } from './grpc-web-text.ts';
 import { parseProtobufRequest } from './protocol.ts';
 import type { Sessions } from './sessions.ts';
 import type { ClientTransport } from './transport.ts';
@@ -106,6 +109,11 @@ export class GrpcWebTransport implements ClientTransport {
     this.#queue = [];
     this.#bytes = 0;
     this.#end ??= { error: new ConnectError('connection cut by the gateway', Code.Canceled) };
+    this.#kick();
+  }
+  /** The call's deadline (grpc-timeout) passed: what is queued goes out, then the call ends with `error`. */
+  expire(error: ConnectError): void {
+    this.#end ??= { error };
     this.#kick();
   }
   /** The client went away: stop at once. */
@@ -256,7 +264,12 @@ export function createGrpcWebApi(o: {
           // (which carry the status): only if neither follows did the client go away.
           queueMicrotask(() => transport.writable && transport.abandon());
         });
-        const gone = () => c.markClosed();
+        const gone = () => {
+          // A client's deadline (grpc-timeout) ends the stream with DEADLINE_EXCEEDED, as gRPC's would.
+          const reason: unknown = ctx.signal.reason;
+          if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) transport.expire(reason);
+          c.markClosed();
+        };
         ctx.signal.addEventListener('abort', gone);
         try {
           // Set only now: the first message Connect writes is then this one, whatever came before.
@@ -305,12 +318,15 @@ export function createGrpcWebApi(o: {
     }
     const slot: SpliceSlot = { transport: undefined };
     const values = createContextValues().set(remoteKey, `${req.socket.remoteAddress}:${req.socket.remotePort}`).set(spliceKey, slot);
+    // Text mode (Google's grpc-web runtime's default) is the binary protocol in base64 both ways.
+    const text = isGrpcWebText(req.headers['content-type']);
     const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
-    uHandler(uReq)
+    uHandler(text ? textRequestAsBinary(uReq) : uReq)
       .then((uRes) => {
         // A session was opened (its id is the first message) and the client reads binary: splice.
         const binary = /\+proto$/.test(uRes.header?.get('content-type') ?? '');
-        return universalResponseToNodeResponse(slot.transport && binary ? spliceBatches(uRes, slot.transport) : uRes, res);
+        const spliced = slot.transport && binary ? spliceBatches(uRes, slot.transport) : uRes;
+        return universalResponseToNodeResponse(text ? binaryResponseAsText(spliced) : spliced, res);
       })
       .catch((reason: unknown) => {
         // As connectNodeAdapter: a client that went away is no failure.
@@ -318,11 +334,14 @@ export function createGrpcWebApi(o: {
         console.error(`handler for rpc ${uHandler.method.name} of ${uHandler.service.typeName} failed`, reason);
       });
   };
-  // Pages from another gateway (the demo after a failover) call this one.
+  // Pages of any origin call this API (the demo after a failover, apps using Google's grpc-web
+  // runtime): the preflight allows the headers gRPC-web and Connect clients send (x-grpc-web,
+  // x-user-agent, grpc-timeout…) and exposes the status headers a browser would otherwise hide.
+  const allowedHeaders = [...cors.allowedHeaders, 'Authorization', 'Accept'];
   const corsHeaders = {
     'access-control-allow-origin': '*',
     'access-control-allow-methods': cors.allowedMethods.join(', '),
-    'access-control-allow-headers': [...cors.allowedHeaders, 'Authorization'].join(', '),
+    'access-control-allow-headers': allowedHeaders.join(', '),
     'access-control-expose-headers': cors.exposedHeaders.join(', '),
     'access-control-max-age': '7200',
   };

@@ -3,6 +3,8 @@
 // sessions, semantics and heartbeats as the WebSocket API; a heartbeat frame
 // must be answered with a Ping within the idle timeout.
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { TLS_HANDSHAKE_TIMEOUT_MS, type TlsMaterial } from '../common/tls.ts';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ServerFrameSchema } from '../../proto/gen/client_pb.js';
 import { wrapServerFrame } from './codec.ts';
@@ -10,6 +12,7 @@ import { parseProtobufRequest } from './protocol.ts';
 import type { Sessions } from './sessions.ts';
 import { StreamTransport } from './transport.ts';
 import type { ClientConn } from './client-conn.ts';
+import { helloDeadline } from './socket-timeouts.ts';
 
 export function tcpFrame(kind: Parameters<typeof create<typeof ServerFrameSchema>>[1]): Buffer {
   return wrapServerFrame('tcp', toBinary(ServerFrameSchema, create(ServerFrameSchema, kind)));
@@ -23,9 +26,19 @@ export interface TcpApi {
   close(): Promise<void>;
 }
 
-export function createTcpApi(o: { sessions: Sessions; maxFrameBytes: number; isDraining: () => boolean; onError: (err: Error) => void }): TcpApi {
+export function createTcpApi(o: {
+  sessions: Sessions;
+  maxFrameBytes: number;
+  isDraining: () => boolean;
+  onError: (err: Error) => void;
+  /** Same framing inside TLS: a client connects with tls.connect instead of net.connect. */
+  tls?: TlsMaterial | undefined;
+  /** A connection whose first complete frame has not arrived by then is cut (0: never). */
+  helloTimeoutMs?: number;
+  onHelloTimeout?: () => void;
+}): TcpApi {
   const sockets = new Set<Socket>();
-  const server = createServer((socket: Socket) => {
+  const onConnection = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.setNoDelay(true);
@@ -45,6 +58,11 @@ export function createTcpApi(o: { sessions: Sessions; maxFrameBytes: number; isD
       destroy: () => socket.destroy(),
     });
     const c: ClientConn = o.sessions.open(transport, 'tcp');
+    // A silent peer (or one sending a byte at a time) would otherwise hold the socket until the idle timeout.
+    const hello = helloDeadline(socket, o.helloTimeoutMs ?? 0, () => {
+      o.onHelloTimeout?.();
+      c.markClosed();
+    });
     let buf: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
@@ -60,12 +78,18 @@ export function createTcpApi(o: { sessions: Sessions; maxFrameBytes: number; isD
         if (buf.length < 4 + len) break;
         const frame = buf.subarray(4, 4 + len);
         buf = buf.subarray(4 + len);
+        hello();
         o.sessions.receive(c, () => parseProtobufRequest(frame));
       }
     });
     socket.once('end', () => c.markClosed());
     socket.once('close', () => c.markClosed());
-  });
+  };
+  const server: Server = o.tls
+    ? createTlsServer({ cert: o.tls.cert, key: o.tls.key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, onConnection)
+    : createServer(onConnection);
+  // A failed handshake (wrong CA, plain text on the TLS port) is the client's problem: counted, never fatal.
+  server.on('tlsClientError', (err: Error) => o.onError(err));
   return {
     server,
     close: () =>

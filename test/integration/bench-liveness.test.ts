@@ -6,7 +6,7 @@
 // and reconnect through the router to the gateway that is left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
+import { adminHeaders, startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
 import { runBench, type Outcome } from '../../cli/lib/bench/controller.ts';
 import { parseCapture, WIRE_FORMATS, type Scenario } from '../../cli/lib/bench/scenario.ts';
 
@@ -17,7 +17,7 @@ const scenario = (name: string, lines: object[], o: { amplify: number; durationM
 
 const facts = (o: Outcome) => JSON.stringify({ counters: o.counters, errors: o.agents.flatMap((a) => a.errorSamples), warnings: o.warnings });
 
-const connections = async (url: string) => ((await (await fetch(`${url}/stats`, { signal: AbortSignal.timeout(2_000) })).json()) as { connections: number }).connections;
+const connections = async (admin: string) => ((await (await fetch(`${admin}/stats`, { headers: adminHeaders(), signal: AbortSignal.timeout(2_000) })).json()) as { connections: number }).connections;
 
 test('bench sessions: liveness watchdog on every protocol', { timeout: 240_000 }, async (t) => {
   // Heartbeats every 300 ms (answered, or the gateway closes the session after 1.5 s).
@@ -52,7 +52,7 @@ test('bench sessions: liveness watchdog on every protocol', { timeout: 240_000 }
           froze = new Promise<void>((resolve) =>
             setTimeout(async () => {
               try {
-                onFrozen = await connections(gw2.urls.http!);
+                onFrozen = await connections(gw2.urls.admin!);
                 gw2.proc.kill('SIGSTOP');
                 frozenAt = Date.now();
               } finally {
@@ -75,7 +75,7 @@ test('bench sessions: liveness watchdog on every protocol', { timeout: 240_000 }
       assert.equal(c.connectFailures, 0, facts(o));
       assert.equal(c.errors, 0, facts(o));
       // Every session is back on the gateway that is left, and data flows to all of them at the end.
-      assert.equal(await connections(gw1.urls.http!), 0, 'the run closed its sessions');
+      assert.equal(await connections(gw1.urls.admin!), 0, 'the run closed its sessions');
       const last = o.intervals.filter((i) => i.endMs <= o.startedAt.getTime() + sc.durationMs - 1_000).at(-1)!;
       assert.equal(last.open, 20, `all 20 open in the last full interval: ${JSON.stringify(o.intervals.map((i) => i.open))}`);
     } finally {

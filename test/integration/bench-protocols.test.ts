@@ -5,7 +5,7 @@
 // their gateway is killed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
+import { adminHeaders, adminJson, startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
 import { runBench, type Outcome } from '../../cli/lib/bench/controller.ts';
 import { recordTap } from '../../cli/lib/bench/recorder.ts';
 import { parseCapture, type Scenario, type WireFormat } from '../../cli/lib/bench/scenario.ts';
@@ -18,7 +18,7 @@ const scenario = (name: string, lines: object[], o: { amplify: number; durationM
 const facts = (o: Outcome) => JSON.stringify({ counters: o.counters, errors: o.agents.flatMap((a) => a.errorSamples), warnings: o.warnings });
 
 const gatewayConfig = (url: string, body: object) =>
-  fetch(`${url}/admin/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json());
+  fetch(`${url}/admin/config`, { method: 'POST', headers: { 'content-type': 'application/json', ...adminHeaders() }, body: JSON.stringify(body) }).then((r) => r.json());
 
 test('bench agents drive gRPC and gRPC-web', { timeout: 240_000 }, async (t) => {
   // Heartbeats every 300 ms, unanswered ones close the session after 1.5 s: a run of seconds needs them answered.
@@ -36,7 +36,7 @@ test('bench agents drive gRPC and gRPC-web', { timeout: 240_000 }, async (t) => 
         { t: 1_800, s: 'later', ev: 'unsubscribe', streams: ['ethusdt@trade'] },
       ], { amplify: 3, durationMs: 3_500 });
       const stopTap = new AbortController();
-      const tap = recordTap(gw.urls.http!, 60_000, stopTap.signal);
+      const tap = recordTap(gw.urls.admin!, 60_000, stopTap.signal, adminHeaders());
       const o = await runBench({ scenario: sc, router: cluster.routerUrl, nats: cluster.nats.url, agents: 1, remote: false, thresholds: [] });
       stopTap.abort();
       const rec = await tap;
@@ -59,16 +59,16 @@ test('bench agents drive gRPC and gRPC-web', { timeout: 240_000 }, async (t) => 
       for (const s of later) {
         assert.deepEqual(s.ops.filter((op) => op.ev === 'subscribe').flatMap((op) => (op as { streams: string[] }).streams).sort(), ['btcusdt@trade', 'ethusdt@trade']);
       }
-      await waitFor(async () => ((await (await fetch(`${gw.urls.http}/stats`)).json()) as { connections: number }).connections === 0, 5_000, 'sessions closed at the end');
+      await waitFor(async () => (await adminJson<{ connections: number }>(`${gw.urls.admin}/stats`)).connections === 0, 5_000, 'sessions closed at the end');
     });
 
     await t.test(`${format}: refused by admission control (gateway full), retried until admitted`, async () => {
-      await gatewayConfig(gw.urls.http!, { maxConnections: 3 });
+      await gatewayConfig(gw.urls.admin!, { maxConnections: 3 });
       try {
         const sc = scenario(`${format}-full`, [{ t: 0, s: 'a', ev: 'connect', format, streams: ['btcusdt@trade'] }], { amplify: 5, durationMs: 4_000 });
         const o = await runBench({
           scenario: sc, router: cluster.routerUrl, nats: cluster.nats.url, agents: 1, remote: false, thresholds: [],
-          onStarted: () => setTimeout(() => void gatewayConfig(gw.urls.http!, { maxConnections: 10_000 }), 1_000),
+          onStarted: () => setTimeout(() => void gatewayConfig(gw.urls.admin!, { maxConnections: 10_000 }), 1_000),
         });
         const c = o.counters;
         assert.ok(c.rejected >= 2, `two of five were refused at first: ${facts(o)}`);
@@ -78,7 +78,7 @@ test('bench agents drive gRPC and gRPC-web', { timeout: 240_000 }, async (t) => 
         assert.equal(c.gaps, 0, facts(o));
         assert.ok(c.msgs > 0);
       } finally {
-        await gatewayConfig(gw.urls.http!, { maxConnections: 10_000 });
+        await gatewayConfig(gw.urls.admin!, { maxConnections: 10_000 });
       }
     });
   }
@@ -92,7 +92,7 @@ test('bench agents drive gRPC and gRPC-web', { timeout: 240_000 }, async (t) => 
       scenario: sc, router: cluster.routerUrl, nats: cluster.nats.url, agents: 1, remote: false, thresholds: [],
       onStarted: () =>
         setTimeout(async () => {
-          onKilled = ((await (await fetch(`${gw2.urls.http}/stats`)).json()) as { connections: number }).connections;
+          onKilled = (await adminJson<{ connections: number }>(`${gw2.urls.admin}/stats`)).connections;
           await gw2.kill('SIGKILL');
         }, 1_500),
     });

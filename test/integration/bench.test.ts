@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HistogramLogReader } from 'hdr-histogram-js';
-import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
+import { adminHeaders, adminJson, startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
 import { TestClient } from '../helpers/ws-client.ts';
 import { loadScenario, parseCapture, type Scenario } from '../../cli/lib/bench/scenario.ts';
 import { runBench } from '../../cli/lib/bench/controller.ts';
@@ -83,13 +83,20 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
     assert.equal(summary.agents.length, 2);
     for (const a of summary.agents) {
       assert.equal(a.state, 'done');
-      assert.equal(typeof a.healthOverRun.cpu, 'number');
+      // CPU in one unit, named in summary.measurement.cpu: % of one core.
+      assert.equal(typeof a.healthOverRun.cpuPct, 'number');
+      assert.equal(a.healthOverRun.cpu, undefined);
       assert.equal(typeof a.clock.uncertaintyUs, 'number');
     }
-    // The merged latency count is the sum of the agents' counts, and every message not a snapshot was a sample.
+    // The whole run's merged latency count is the sum of the agents' counts, and every message not a snapshot was a sample;
+    // the headline (steady state) and the warm-up (auto: all 20 connections open + 3 s, at most half the run) split it.
     const agentCounts = summary.agents.reduce((s: number, a: { latency: { count: number } }) => s + a.latency.count, 0);
-    assert.equal(summary.results.latencyMs.count, agentCounts);
-    assert.equal(summary.results.latencyMs.count, summary.results.msgs - summary.results.counters.snapshots - summary.results.counters.catchup - summary.results.counters.outOfOrder);
+    assert.equal(summary.total.latencyMs.count, agentCounts);
+    assert.equal(summary.total.latencyMs.count, summary.results.msgs - summary.results.counters.snapshots - summary.results.counters.catchup - summary.results.counters.outOfOrder);
+    assert.match(summary.warmup.how, /^auto: /);
+    assert.ok(summary.warmup.endS > 0 && summary.warmup.endS <= 2, `warm-up end ${summary.warmup.endS} s`);
+    assert.equal(summary.warmup.latency.count + summary.results.latencyMs.count, summary.total.latencyMs.count);
+    assert.ok(summary.results.latencyMs.count > 0);
     assert.ok(summary.results.latencyMs.p99Ms >= summary.results.latencyMs.p50Ms);
     assert.ok(summary.timeline.length >= 3);
     assert.ok(summary.machine.cpus > 0 && summary.versions.node);
@@ -97,7 +104,7 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
     const reader = new HistogramLogReader(readFileSync(join(out, folder!, 'latency.hlog'), 'utf8'));
     let total = 0;
     for (let h = reader.nextIntervalHistogram(); h; h = reader.nextIntervalHistogram()) if (h.tag !== 'connect') total += h.totalCount;
-    assert.equal(total, summary.results.latencyMs.count);
+    assert.equal(total, summary.total.latencyMs.count);
     const html = readFileSync(join(out, folder!, 'report.html'), 'utf8');
     assert.match(html, /<svg/);
     assert.doesNotMatch(html, /<script|https?:\/\/(?!127\.0\.0\.1|www\.w3\.org)/);
@@ -132,7 +139,8 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
   });
 
   await t.test('a 200 ms stall of the push-server shows in the p99.9', async (st) => {
-    const scenario = loadScenario(scenarioFile(dir, 'stall', `name: stall\ncapture: ${capture}\namplify: 5\nduration: 5s\n`));
+    // A fixed 1 s warm-up: the stall at 2.5 s is in the steady state, so in the headline.
+    const scenario = loadScenario(scenarioFile(dir, 'stall', `name: stall\ncapture: ${capture}\namplify: 5\nduration: 5s\nwarmup: 1s\n`));
     const server = cluster.servers[0]!.proc;
     const outcome = await runBench({
       scenario, router: cluster.routerUrl, nats: cluster.nats.url, agents: 1, remote: false, thresholds: [],
@@ -174,8 +182,8 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
   });
 
   await t.test('record → bench round-trips a capture', async () => {
-    const gw = cluster.gateways[0]!.urls.http!;
-    const recording = recordTap(gw, 2_500);
+    const gw = cluster.gateways[0]!.urls.admin!;
+    const recording = recordTap(gw, 2_500, undefined, adminHeaders());
     await new Promise((r) => setTimeout(r, 300));
     const c1 = new TestClient(`${cluster.gateways[0]!.urls.ws}/stream?streams=btcusdt@trade`);
     await c1.opened;
@@ -207,6 +215,6 @@ test('pushctl bench against a real cluster', { timeout: 240_000 }, async (t) => 
     assert.equal(outcome.counters.unsubscribes, 3);
     assert.equal(outcome.counters.errors, 0, JSON.stringify(outcome.agents[0]!.errorSamples));
     assert.ok(outcome.counters.msgs > 0);
-    await waitFor(async () => ((await (await fetch(`${gw}/stats`)).json()) as { connections: number }).connections === 0, 5_000, 'replayed sessions closed');
+    await waitFor(async () => (await adminJson<{ connections: number }>(`${gw}/stats`)).connections === 0, 5_000, 'replayed sessions closed');
   });
 });

@@ -19,6 +19,7 @@ interface DemoState {
   tickerUpdates: number;
   klineUpdates: number;
   chartDraws: number;
+  axes: { priceTicks: string[]; timeTicks: string[]; plotLeft: number; plotRight: number; width: number };
   reconnects: number;
   latencyMs: number;
   lastError: string;
@@ -54,6 +55,10 @@ test('demo page: live ticker and chart over gRPC-web and WebSocket, and a failov
   const page = await browser.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
+  const notFound: string[] = [];
+  page.on('response', (r) => {
+    if (r.status() === 404) notFound.push(r.url());
+  });
 
   await page.goto(`${gw1.urls.http}/demo/?symbol=btcusdt&protocol=grpc-web`);
   let s = await until(page, (d) => d.state === 'live' && d.tickerUpdates >= 1 && d.chartDraws >= 1, 'the first ticker and chart over gRPC-web');
@@ -65,6 +70,13 @@ test('demo page: live ticker and chart over gRPC-web and WebSocket, and a failov
   assert.notEqual(await page.textContent('#price'), '–', 'the ticker shows a price');
   assert.match((await page.textContent('#latency')) ?? '', /ms$/);
   assert.equal(await page.getAttribute('#state', 'data-state'), 'live');
+  // The chart has a price axis and a UTC time axis, and spans the page's width, newest candle at the right.
+  assert.ok(s.axes.priceTicks.length >= 2, `price ticks ${s.axes.priceTicks.join(', ')}`);
+  assert.ok(s.axes.timeTicks.length >= 1 && s.axes.timeTicks.every((l) => /^\d\d:\d\d$/.test(l)), `time ticks ${s.axes.timeTicks.join(', ')}`);
+  const pageWidth = await page.evaluate(() => document.body.clientWidth);
+  assert.ok(s.axes.width >= pageWidth * 0.95, `chart ${s.axes.width}px wide on a ${pageWidth}px page`);
+  assert.ok(s.axes.plotRight >= s.axes.width - 100, `newest candle at x=${s.axes.plotRight} of ${s.axes.width}`);
+  assert.deepEqual(notFound, [], 'nothing the page asked for (the favicon included) was missing');
 
   // Switch to WebSocket: same page, other protocol, data keeps coming.
   await page.click('#proto-ws');

@@ -135,7 +135,7 @@ test('up --isolate: roles in namespaces, a host client through the router, gatew
   const { id, isolation } = isolationOf(dir);
   assert.equal(summary.isolation.session, id);
   const addr = (rid: string) => isolation.roles.find((r) => r.id === rid)!.addr;
-  assert.deepEqual(isolation.roles.map((r) => r.id), ['nats', 'redis', 'router-1', 'control-1', 'server-1', 'gateway-1', 'feed-1']);
+  assert.deepEqual(isolation.roles.map((r) => r.id), ['nats', 'redis', 'router-1', 'control-1', 'server-1', 'gateway-1', 'history-1', 'feed-1']);
   // Printed endpoints are the namespaces' addresses, not 127.0.0.1.
   assert.equal(new URL(summary.router).hostname, addr('router-1'));
   assert.equal(new URL(summary.gateways[0]!.ws).hostname, addr('gateway-1'));
@@ -205,7 +205,7 @@ test('up --isolate in the foreground: Ctrl-C removes the namespaces; after a cra
   const dir = tempDir(t, downAll);
   const fg = await hold(t, ['up', '--isolate', ...UP, '--data-dir', dir], /cluster up in/);
   const first = isolationOf(dir).id;
-  assert.equal(leftovers([first]).filter((l) => l.startsWith('netns')).length, 8, 'the hub and seven process namespaces');
+  assert.equal(leftovers([first]).filter((l) => l.startsWith('netns')).length, 9, 'the hub and eight process namespaces (nats, redis, router, control, server, feed, gateway, history)');
   fg.child.kill('SIGINT');
   assert.equal(await fg.exited, 0, fg.output());
   assert.deepEqual(leftovers([first]), []);

@@ -152,7 +152,7 @@ async function holdApply(t: TestContext, args: string[]): Promise<Held> {
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`chaos apply not active in 20 s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`chaos apply not active in 60 s:\n${out}`)), 60_000);
     child.stdout!.on('data', () => {
       if (/session \w+ active/.test(out)) {
         clearTimeout(timer);

@@ -14,7 +14,8 @@ import { applyProfile, type ActiveSession } from '../../cli/lib/chaos/session.ts
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.ts';
 import { contiguous, TestClient } from '../helpers/ws-client.ts';
 
-const TOPIC = 'btcusdt@depth';
+// The 100 ms diff stream: ten events a second per symbol (@depth carries one a second, as on Binance).
+const TOPIC = 'btcusdt@depth@100ms';
 
 async function cluster(t: TestContext): Promise<TestCluster> {
   const c = await startCluster({ gateways: 1, symbols: 2, rate: 20 });
@@ -44,7 +45,7 @@ test('a 1.5 s drop partition stalls a depth subscription, which then resumes on 
   const c = await cluster(t);
   const { session, url } = await proxied(t, c, 'source: test\npartition: {mode: drop, schedule: {up: 1500ms, down: 1500ms}}\n');
   assert.deepEqual(session.plan.report.map((r) => [r.field, r.backend]), [['partition', 'proxy']]);
-  const client = new TestClient(`${url}/ws/${TOPIC}`);
+  const client = new TestClient(`${url}/stream?streams=${TOPIC}`);
   t.after(() => client.close());
   await client.opened;
   const arrivals: number[] = [];
@@ -72,7 +73,7 @@ test('a reset partition cuts the subscription; the client reconnects through the
   let refused = 0;
   const run = async () => {
     while (!stopped) {
-      const cl = new TestClient(`${url}/ws/${TOPIC}`);
+      const cl = new TestClient(`${url}/stream?streams=${TOPIC}`);
       try {
         await cl.opened;
       } catch {
@@ -91,7 +92,8 @@ test('a reset partition cuts the subscription; the client reconnects through the
     for (const cl of connections) cl.close();
     await loop;
   });
-  await waitFor(() => connections.length >= 2 && (connections[1]!.seqs.get(TOPIC)?.length ?? 0) >= 20, 20_000, 'a reconnect and 20 events on it');
+  // A connection lives 1.5 s between cuts: at ten diffs a second, 8 events show it resumed from the snapshot.
+  await waitFor(() => connections.length >= 2 && (connections[1]!.seqs.get(TOPIC)?.length ?? 0) >= 8, 20_000, 'a reconnect and 8 events on it');
   stopped = true;
   await session.revert();
   const [before, after] = [connections[0]!, connections[1]!];

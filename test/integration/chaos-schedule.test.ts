@@ -32,15 +32,22 @@ test('a schedule applies a profile at its time, undoes it after `for`, records w
     parseFaults([
       { at: '100ms', profile: 'rtt-100ms', target: `tcp:127.0.0.1:${port}`, for: '300ms' },
       { at: '200ms', profile: 'partition-reset', target: `tcp:127.0.0.1:${port}` },
-      { at: '10s', profile: 'rtt-100ms', target: `tcp:127.0.0.1:${port}` },
+      { at: '120s', profile: 'rtt-100ms', target: `tcp:127.0.0.1:${port}` },
     ]),
     { dataDir },
   );
-  await new Promise((r) => setTimeout(r, 250));
-  assert.equal(readChaosState(dataDir).sessions.length, 2, 'both started');
-  await new Promise((r) => setTimeout(r, 400));
-  assert.equal(readChaosState(dataDir).sessions.length, 1, 'the timed one is undone');
+  // Polled, not slept: a loaded machine runs the schedule late, never early (the times are checked below).
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 30_000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`${what} within 30 s; events ${JSON.stringify(run.events)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
   const [a, b, c] = run.events;
+  await until('both applied', () => a!.ok && b!.ok);
+  await until('the timed one is undone', () => a!.endedMs !== undefined);
+  assert.equal(readChaosState(dataDir).sessions.length, 1, 'the timed one is undone, the other still held');
   assert.ok(a!.ok && a!.startedMs! >= 90 && a!.endedMs! >= a!.startedMs! + 290, JSON.stringify(a));
   assert.ok(b!.ok && b!.endedMs === undefined);
   await run.stop();

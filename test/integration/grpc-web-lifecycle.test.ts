@@ -11,7 +11,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { OrderSchema } from '../../proto/gen/market_pb.js';
-import { startCluster } from '../helpers/cluster.ts';
+import { adminHeaders, startCluster } from '../helpers/cluster.ts';
 import { GrpcWebClient } from '../helpers/proto-clients.ts';
 import { ensureOrdersStream, orderSubject } from '../../system/gateway/orders.ts';
 
@@ -67,7 +67,7 @@ test('gRPC-web: tokens on Subscribe, the private orders channel only with a vali
   assert.ok(brief.r.errors.some((e) => e.code === 4003), JSON.stringify(brief.r.errors));
 
   // Draining: the open session is told (4002) and its stream ends with unavailable; new ones are refused.
-  const res = await fetch(`${cluster.gateways[0]!.urls.http}/admin/drain`, { method: 'POST', body: '{}' });
+  const res = await fetch(`${cluster.gateways[0]!.urls.admin}/admin/drain`, { method: 'POST', headers: adminHeaders(), body: '{}' });
   assert.equal(res.status, 200);
   await anonymous.waitFor(() => anonymous.closed, 10_000, 'the stream to end on drain');
   assert.match(anonymous.closeInfo, /^Unavailable .*draining/, anonymous.closeInfo);

@@ -14,7 +14,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { PushService, ServerBatchSchema, SubscribeRequestSchema, type ServerBatch } from '../../proto/gen/client_pb.js';
-import { startCluster } from '../helpers/cluster.ts';
+import { adminHeaders, adminJson, startCluster } from '../helpers/cluster.ts';
 import { contiguous } from '../helpers/ws-client.ts';
 import { GrpcWebClient } from '../helpers/proto-clients.ts';
 
@@ -71,7 +71,7 @@ test('spliced Subscribe responses on the wire: gRPC-web and Connect framing, com
     if (Date.now() > deadline) throw new Error(`too few envelopes: ${calls.map((c) => `${c.wire} ${c.envelopes.length}`).join(', ')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const res = await fetch(`${gw.urls.http}/admin/drain`, { method: 'POST', body: '{}' });
+  const res = await fetch(`${gw.urls.admin}/admin/drain`, { method: 'POST', headers: adminHeaders(), body: '{}' });
   assert.equal(res.status, 200);
 
   for (const c of calls) {
@@ -146,7 +146,7 @@ test('a gRPC-web client that stops reading is cut to a resync while gRPC-web and
     servers: 1,
     gateways: 1,
     symbols: 3,
-    rate: 400,
+    rate: 1000, // trades alone (depth diffs go out per 100 ms window) must outrun what the paused socket buffers
     gateway: { sendQueueBytes: 64 * 1024, slowClientGraceMs: 60_000 },
   });
   const clients: GrpcWebClient[] = [];
@@ -155,7 +155,7 @@ test('a gRPC-web client that stops reading is cut to a resync while gRPC-web and
     await cluster.stop();
   });
   const gw = cluster.gateways[0]!;
-  const overflows = async () => ((await (await fetch(`${gw.urls.http}/stats`)).json()) as { counters: Record<string, number> }).counters.overflows ?? 0;
+  const overflows = async () => (await adminJson<{ counters: Record<string, number> }>(`${gw.urls.admin}/stats`)).counters.overflows ?? 0;
   const open = async (wire: 'grpc-web' | 'connect') => {
     const c = new GrpcWebClient(gw.urls['grpc-web']!, true, wire);
     clients.push(c);

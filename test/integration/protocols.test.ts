@@ -4,7 +4,7 @@
 // All of them sit on the same sessions and subscription core.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type RoleProc, type TestCluster } from '../helpers/cluster.ts';
+import { adminJson, startCluster, type RoleProc, type TestCluster } from '../helpers/cluster.ts';
 import { contiguous } from '../helpers/ws-client.ts';
 import { GrpcClient, GrpcWebClient, ProtoClient, TcpClient, WsJsonClient, WsProtobufClient } from '../helpers/proto-clients.ts';
 
@@ -115,7 +115,7 @@ describe('slow clients and oversized frames, per protocol', () => {
       servers: 1,
       gateways: 1,
       symbols: 3,
-      rate: 400,
+      rate: 1000, // trades alone (depth diffs go out per 100 ms window) must outrun the kernel buffers of a paused TCP client
       gateway: { sendQueueBytes: 64 * 1024, slowClientGraceMs: 60_000, maxPayloadBytes: 4096 },
     });
     gw = cluster.gateways[0]!;
@@ -124,7 +124,7 @@ describe('slow clients and oversized frames, per protocol', () => {
     for (const c of open) c.close();
     await cluster?.stop();
   });
-  const overflows = async () => ((await (await fetch(`${gw.urls.http}/stats`)).json()) as { counters: Record<string, number> }).counters.overflows ?? 0;
+  const overflows = async () => (await adminJson<{ counters: Record<string, number> }>(`${gw.urls.admin}/stats`)).counters.overflows ?? 0;
   const everything = ['btcusdt@trade', 'btcusdt@depth', 'ethusdt@trade', 'ethusdt@depth', 'bnbusdt@trade', 'bnbusdt@depth'];
 
   for (const name of ['tcp', 'grpc', 'grpc-web']) {

@@ -4,7 +4,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ClientFrameSchema } from '../../proto/gen/client_pb.js';
-import { startCluster, type TestCluster } from '../helpers/cluster.ts';
+import { adminJson, startCluster, type TestCluster } from '../helpers/cluster.ts';
 import { TestClient, contiguous } from '../helpers/ws-client.ts';
 import WebSocket from 'ws';
 
@@ -26,6 +26,7 @@ describe('push path: feed → NATS → server → gateway → clients', () => {
   let cluster: TestCluster;
   let ws: string;
   let http: string;
+  let admin: string;
   const clients: TestClient[] = [];
   const client = (path: string) => {
     const c = new TestClient(`${ws}${path}`);
@@ -37,6 +38,7 @@ describe('push path: feed → NATS → server → gateway → clients', () => {
     cluster = await startCluster({ servers: 1, gateways: 1, symbols: 3, rate: 20, gateway: { maxPayloadBytes: 4096, inboundRatePerSec: 20, inboundBurst: 20, inboundViolationsToClose: 30 } });
     ws = cluster.gateways[0]!.urls.ws!;
     http = cluster.gateways[0]!.urls.http!;
+    admin = cluster.gateways[0]!.urls.admin!;
   });
   after(async () => {
     for (const c of clients) c.close();
@@ -77,11 +79,11 @@ describe('push path: feed → NATS → server → gateway → clients', () => {
     }
     // The gateway's own latency stages cover the events it just wrote: pt → in, pt → out, out ≥ in.
     type Lat = { count: number; p50Ms: number; maxMs: number; arrival: { count: number; p50Ms: number } };
-    const lat = (await (await fetch(`${http}/admin/egress-latency?reset=1`)).json()) as Lat;
+    const lat = await adminJson<Lat>(`${admin}/admin/egress-latency?reset=1`);
     assert.ok(lat.count > 0 && lat.arrival.count > 0, `stages recorded: ${JSON.stringify(lat)}`);
     assert.ok(lat.p50Ms >= lat.arrival.p50Ms, 'out of the gateway comes after into it');
     assert.ok(lat.maxMs < 10_000, 'latencies are plausible (same clock as the feed)');
-    const after = (await (await fetch(`${http}/admin/egress-latency`)).json()) as Lat;
+    const after = await adminJson<Lat>(`${admin}/admin/egress-latency`);
     assert.ok(after.count < lat.count, 'reset=1 started a new window');
   });
 

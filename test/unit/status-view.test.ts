@@ -1,8 +1,11 @@
+import { PassThrough } from 'node:stream';
+import { LiveView } from '../../cli/lib/live-view.ts';
+import type { ClusterState } from '../../cli/lib/state-file.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import React from 'react';
 import { render } from 'ink-testing-library';
-import { formatTable, rowsFromTopology, StatusView, topologyNodes, totalsOf } from '../../cli/lib/status-view.ts';
+import { LOOP_NOTE, formatTable, rowsFromTopology, StatusView, topologyNodes, totalsOf } from '../../cli/lib/status-view.ts';
 
 const NOW = 1_760_000_000_000;
 const load = (over: object = {}) => ({
@@ -66,13 +69,15 @@ test('topology grouped by role is read as well as a flat node list', () => {
 
 test('plain table has a header, one line per node and a totals line', () => {
   const lines = formatTable(rowsFromTopology(snapshot, NOW));
-  assert.equal(lines.length, 1 + 7 + 1);
+  assert.equal(lines.length, 1 + 7 + 2);
   assert.match(lines[0]!, /^ROLE\s+ID\s+ADDRESS\s+HEALTH\s+CONNS\s+SUBS\s+IN\/s\s+OUT\/s\s+CPU\s+LOOP p99\s+RSS$/);
   const gw1 = lines.find((l) => l.includes('gateway-1'))!;
   assert.match(gw1, /gateway\s+gateway-1\s+ws:\/\/127\.0\.0\.1:7200\s+ok\s+1,200\s+3,600\s+150\s+9,000\s+2%\s+10\.5ms\s+80MB/);
   const s1 = lines.find((l) => l.includes('server-1'))!;
   assert.match(s1, /31%\s+12\.3ms\s+120MB$/);
-  assert.equal(lines.at(-1), 'total: 7 nodes, 5 ok · 1,500 connections · 4,500 subscriptions · 250 msg/s from the bus · 11,000 msg/s to clients');
+  assert.equal(lines.at(-1), LOOP_NOTE);
+  assert.match(LOOP_NOTE, /10 ms sampling tick/);
+  assert.equal(lines.at(-2), 'total: 7 nodes, 5 ok · 1,500 connections · 4,500 subscriptions · 250 msg/s from the bus · 11,000 msg/s to clients');
 });
 
 test('Ink view renders every node, the totals and the events', () => {
@@ -97,6 +102,7 @@ test('Ink view renders every node, the totals and the events', () => {
     assert.match(frame, /RSS/);
     assert.match(frame, /server-2 \(pid 4242\) exited with code 1 unexpectedly; not restarted/);
     assert.match(frame, /Ctrl-C stops the cluster/);
+    assert.ok(frame.includes('LOOP p99: event-loop delay past a 10 ms sampling tick'), 'the view says what LOOP measures');
   } finally {
     view.unmount();
     view.cleanup();
@@ -114,5 +120,32 @@ test('Ink view drops the least useful columns on a narrow terminal', () => {
   } finally {
     view.unmount();
     view.cleanup();
+  }
+});
+
+/** Waits (bounded) for a condition: a loaded machine may draw late. */
+async function until(ok: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
+test('the live view clears the screen and draws anew when the terminal is resized', async () => {
+  const out = Object.assign(new PassThrough(), { columns: 120, rows: 40, isTTY: true }) as unknown as NodeJS.WriteStream;
+  let written = '';
+  out.on('data', (d: Buffer) => (written += d.toString()));
+  const state = { endpoints: { control: 'http://127.0.0.1:1' } } as unknown as ClusterState;
+  const view = new LiveView({ title: 'resize test', state, auth: {}, tty: true, json: false, stdout: out, intervalMs: 60_000 });
+  view.start();
+  try {
+    await until(() => /resize test/.test(written));
+    assert.match(written, /resize test/);
+    written = '';
+    (out as unknown as { columns: number }).columns = 70;
+    out.emit('resize');
+    await until(() => written.includes('\x1b[2J') && /resize test/.test(written.slice(written.indexOf('\x1b[2J'))));
+    assert.ok(written.includes('\x1b[2J'), 'screen cleared on resize');
+    assert.match(written.slice(written.indexOf('\x1b[2J')), /resize test/, 'and the view drawn again after the clear');
+  } finally {
+    view.stop();
   }
 });

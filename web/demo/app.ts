@@ -7,6 +7,7 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcWebTransport } from '@connectrpc/connect-web';
 import { PushService } from '../../proto/gen/client_pb.js';
 import type { Event } from '../../proto/gen/market_pb.js';
+import { startPrivatePanel } from './private-panel.js';
 
 type Protocol = 'grpc-web' | 'ws';
 type ConnState = 'idle' | 'connecting' | 'live' | 'reconnecting';
@@ -22,6 +23,8 @@ const demo = {
   tickerUpdates: 0,
   klineUpdates: 0,
   chartDraws: 0,
+  /** What the last chart draw labelled, and where its first and newest candles sit (CSS px). */
+  axes: { priceTicks: [] as string[], timeTicks: [] as string[], plotLeft: 0, plotRight: 0, width: 0 },
   reconnects: 0,
   latencyMs: NaN,
   lastError: '',
@@ -79,34 +82,95 @@ function scheduleDraw(): void {
   });
 }
 
+/** Round price steps (1-2-5 × 10^k) so axis labels read as numbers a person would pick. */
+function niceStep(range: number, ticks: number): number {
+  const raw = range / Math.max(1, ticks);
+  const mag = 10 ** Math.floor(Math.log10(raw || 1));
+  const n = raw / mag;
+  return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * mag;
+}
+
+const MAX_SLOTS = 60; // at most the last hour of 1-minute candles, newest at the right edge
+const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
+
 function draw(): void {
   const canvas = $('chart') as HTMLCanvasElement;
+  // Draw at the size the page lays it out (and the screen's pixel density), not the element's default 300×150.
+  const dpr = window.devicePixelRatio || 1;
+  const cssW = canvas.clientWidth || 900;
+  const cssH = canvas.clientHeight || 320;
+  if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
+    canvas.width = Math.round(cssW * dpr);
+    canvas.height = Math.round(cssH * dpr);
+  }
   const g = canvas.getContext('2d')!;
-  const W = canvas.width;
-  const H = canvas.height;
-  g.clearRect(0, 0, W, H);
-  const list = [...candles.values()].sort((a, b) => a.t - b.t);
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, cssW, cssH);
+  const list = [...candles.values()].sort((a, b) => a.t - b.t).slice(-MAX_SLOTS);
   if (list.length === 0) return;
-  const lo = Math.min(...list.map((c) => c.l));
-  const hi = Math.max(...list.map((c) => c.h));
-  const pad = 20;
-  const y = (v: number) => (hi === lo ? H / 2 : pad + ((hi - v) / (hi - lo)) * (H - 2 * pad));
-  const step = (W - 60) / 60;
-  list.forEach((c, i) => {
-    const x = 5 + i * step + step / 2;
+  const axisRight = 64; // price labels
+  const axisBottom = 22; // time labels
+  const top = 12;
+  const plotW = cssW - axisRight - 8;
+  const plotH = cssH - axisBottom - top;
+  let lo = Math.min(...list.map((c) => c.l));
+  let hi = Math.max(...list.map((c) => c.h));
+  if (hi === lo) (hi += 1), (lo -= 1);
+  const y = (v: number) => top + ((hi - v) / (hi - lo)) * plotH;
+  // Slots are minutes ending at the newest candle, so the chart fills its width as time passes and gaps show.
+  const last = list[list.length - 1]!.t;
+  // At least 20 slots, so the first few candles of a fresh cluster are candles, not slabs.
+  const slots = Math.min(MAX_SLOTS, Math.max(20, (last - list[0]!.t) / 60_000 + 1));
+  const step = plotW / slots;
+  const x = (t: number) => 8 + plotW - ((last - t) / 60_000 + 0.5) * step;
+
+  g.font = '11px system-ui, sans-serif';
+  g.lineWidth = 1;
+  const priceTicks: string[] = [];
+  const pStep = niceStep(hi - lo, 5);
+  const decimals = Math.max(0, -Math.floor(Math.log10(pStep)));
+  for (let v = Math.ceil(lo / pStep) * pStep; v <= hi; v += pStep) {
+    const yy = Math.round(y(v)) + 0.5;
+    g.strokeStyle = '#2a2a2a';
+    g.beginPath();
+    g.moveTo(8, yy);
+    g.lineTo(8 + plotW, yy);
+    g.stroke();
+    g.fillStyle = '#888';
+    const label = v.toFixed(decimals);
+    g.fillText(label, 8 + plotW + 6, yy + 4);
+    priceTicks.push(label);
+  }
+  const timeTicks: string[] = [];
+  const every = slots <= 30 ? 5 : 10; // a label every 5 or 10 minutes, on round minutes
+  for (let t = last - (slots - 1) * 60_000; t <= last; t += 60_000) {
+    if (new Date(t).getUTCMinutes() % every !== 0) continue;
+    const xx = Math.round(x(t)) + 0.5;
+    g.strokeStyle = '#2a2a2a';
+    g.beginPath();
+    g.moveTo(xx, top);
+    g.lineTo(xx, top + plotH);
+    g.stroke();
+    g.fillStyle = '#888';
+    const label = hhmm(t);
+    g.fillText(label, xx - g.measureText(label).width / 2, cssH - 6);
+    timeTicks.push(label);
+  }
+  g.fillStyle = '#666';
+  g.fillText('UTC', 8 + plotW + 6, cssH - 6);
+
+  for (const c of list) {
+    const cx = x(c.t);
     g.strokeStyle = g.fillStyle = c.c >= c.o ? '#4c8' : '#e55';
     g.beginPath();
-    g.moveTo(x, y(c.h));
-    g.lineTo(x, y(c.l));
+    g.moveTo(cx, y(c.h));
+    g.lineTo(cx, y(c.l));
     g.stroke();
-    const top = y(Math.max(c.o, c.c));
-    g.fillRect(x - step * 0.35, top, step * 0.7, Math.max(1, y(Math.min(c.o, c.c)) - top));
-  });
-  g.fillStyle = '#888';
-  g.font = '11px system-ui';
-  g.fillText(String(hi), W - 55, pad);
-  g.fillText(String(lo), W - 55, H - pad + 10);
+    const bodyTop = y(Math.max(c.o, c.c));
+    g.fillRect(cx - step * 0.35, bodyTop, step * 0.7, Math.max(1, y(Math.min(c.o, c.c)) - bodyTop));
+  }
   demo.chartDraws++;
+  demo.axes = { priceTicks, timeTicks, plotLeft: Math.round(x(list[0]!.t)), plotRight: Math.round(x(last)), width: cssW };
 }
 
 // --- connections
@@ -293,3 +357,4 @@ async function init(): Promise<void> {
 }
 
 void init();
+startPrivatePanel(document.getElementById('private')!);

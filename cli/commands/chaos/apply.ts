@@ -10,24 +10,17 @@ import { applyProfile, clientPorts, recoverStale, reportLines } from '../../lib/
 import { readChaosState } from '../../lib/chaos/state.ts';
 
 export default class ChaosApply extends Command {
-  static override description = `Apply a weak-network profile and hold it until Ctrl-C, SIGTERM, --duration or \`pushctl chaos off\`; then undo it.
+  static override summary = 'Apply a weak-network profile until Ctrl-C or --duration, then undo it.';
 
-Targets:
-  clients          a network namespace joined to the host by a veth pair (10.200.N.0/30); the profile is put on that
-                   link (tc qdiscs on both ends, nft/iptables rules inside), the proxy adds what the kernel cannot.
-                   The cluster's router, control and gateway ports (and every --port) are reachable inside it at
-                   127.0.0.1 as usual. Run clients in it with \`ip netns exec <netns> …\` (printed), or use \`chaos exec\`.
-  gateway|server|nats|redis|router|control|feed|ROLE-ID|tcp:127.0.0.1:PORT
-                   internal links. In a cluster started with \`pushctl up --isolate\`, the role's own veth: tc on both
-                   ends, nft inside its namespace, every link of the role (clients, other roles, NATS) in both
-                   directions, open connections included; the proxy (delay, jitter) only for connections made to it.
-                   Otherwise a proxy is put in front of the role's port; point the client side at the printed
-                   address. Connections already open are not affected (see docs/chaos.md).
---iface NAME       shape a host interface you name (egress, and ingress through an ifb device); never done without it.
+  static override description = `Targets (--target):
 
---backend auto picks per field what this machine supports and prints which backend realised each field.
-Everything created is recorded in <data-dir>/chaos.json first and undone on exit, by \`chaos off\`, or by the next
-chaos command after a crash.`;
+clients: a network namespace joined to the host by a veth pair (10.200.N.0/30). The profile is put on that link (tc qdiscs on both ends, nft/iptables rules inside); the proxy adds what the kernel cannot. The cluster's router, control and gateway ports (and every --port) are reachable inside it at 127.0.0.1 as usual. Run clients in it with \`ip netns exec <netns> …\` (printed), or use \`chaos exec\`.
+
+gateway, server, nats, redis, router, control, feed, a role id, or tcp:127.0.0.1:PORT: internal links. In a cluster started with \`pushctl up --isolate\`, the role's own veth is shaped: tc on both ends, nft inside its namespace, every link of the role (clients, other roles, NATS) in both directions, open connections included; the proxy (delay, jitter) only for connections made to it. Otherwise a proxy is put in front of the role's port: point the client side at the printed address. Connections already open are not affected (see docs/chaos.md).
+
+--iface NAME shapes a host interface you name (egress, and ingress through an ifb device); never done without it.
+
+--backend auto picks per field what this machine supports and prints which backend realised each field. Everything created is recorded in <data-dir>/chaos.json first and undone on exit, by \`chaos off\`, or by the next chaos command after a crash.`;
 
   static override examples = [
     '<%= config.bin %> chaos apply devtools-slow-3g --target clients',

@@ -2,8 +2,9 @@ import { Command, Flags } from '@oclif/core';
 import { detectCapabilities } from '../../lib/chaos/kernel.ts';
 
 export default class ChaosBackends extends Command {
-  static override description = `Probe what this machine can do for chaos (in a scratch namespace, deleted at once) and say which backends remain:
-root, network namespaces, tc netem, tc tbf, nft (numgen), iptables (statistic), and the proxy (always).`;
+  static override summary = 'Probe which chaos backends this machine supports.';
+
+  static override description = `Probes in a scratch namespace (deleted at once) for root, network namespaces, tc netem, tc tbf, nft (numgen), iptables (statistic) and the proxy (always there), and says which backends remain.`;
 
   static override flags = { json: Flags.boolean({ description: 'print one JSON object', default: false }) };
 

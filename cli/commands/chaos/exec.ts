@@ -8,15 +8,15 @@ import { applyProfile, clientPorts, recoverStale, reportLines } from '../../lib/
 import { readChaosState } from '../../lib/chaos/state.ts';
 
 export default class ChaosExec extends Command {
-  static override description = `Run a command inside a fresh network namespace joined to the host by a veth pair, with a profile on that link;
-undo everything when the command ends (its exit code is pushctl's).
+  static override summary = 'Run a command in a fresh namespace behind a weak-network profile, then undo it.';
 
-Inside, the cluster's router, control and gateway ports (and every --port) answer at 127.0.0.1 as on the host, through the
-shaped link; the host end is also in $PUSHCTL_CHAOS_HOST. Needs root.`;
+  static override description = `The namespace is joined to the host by a veth pair with the profile on that link; everything is undone when the command ends, and its exit code is pushctl's.
+
+Inside, the cluster's router, control and gateway ports (and every --port) answer at 127.0.0.1 as on the host, through the shaped link; the host end is also in $PUSHCTL_CHAOS_HOST. Needs root.`;
 
   static override examples = [
     '<%= config.bin %> chaos exec devtools-slow-3g -- node my-client.js',
-    '<%= config.bin %> chaos exec loss-10pct --port 8080 -- curl -s http://127.0.0.1:8080/healthz',
+    '<%= config.bin %> chaos exec loss-10pct --port 8080 -- curl http://127.0.0.1:8080/',
   ];
 
   static override strict = false;

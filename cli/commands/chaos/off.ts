@@ -7,9 +7,9 @@ import { Shell } from '../../lib/chaos/shell.ts';
 import { readChaosState } from '../../lib/chaos/state.ts';
 
 export default class ChaosOff extends Command {
-  static override description = `Undo everything pushctl chaos applied from this data dir: namespaces, veths, qdiscs, nft tables, iptables rules,
-proxies. Asks each holding \`chaos apply\` to stop (it undoes its own session), undoes what is left itself.
-The namespaces of a cluster started with \`pushctl up --isolate\` are the cluster's: \`pushctl down\` removes them.`;
+  static override summary = 'Undo everything pushctl chaos applied from this data dir.';
+
+  static override description = `Removes namespaces, veths, qdiscs, nft tables, iptables rules and proxies. It asks each holding \`chaos apply\` to stop (it undoes its own session), then undoes what is left itself. The namespaces of a cluster started with \`pushctl up --isolate\` are the cluster's: \`pushctl down\` removes them.`;
 
   static override flags = {
     'data-dir': Flags.string({ description: DATA_DIR_HELP }),

@@ -3,9 +3,9 @@ import { fail } from '../../lib/fail.ts';
 import { loadProfiles, PROFILE_DIR, summarize } from '../../lib/chaos/profile.ts';
 
 export default class ChaosProfiles extends Command {
-  static override description = `List the weak-network profiles in netem/ with their numbers and where each number comes from.
+  static override summary = 'List the weak-network profiles in netem/, their numbers and sources.';
 
-Delay is one way, per direction (a 400 ms RTT preset adds 200 ms each way); bandwidth down is towards the weak side.`;
+  static override description = `Delay is one way, per direction (a 400 ms RTT preset adds 200 ms each way); bandwidth down is towards the weak side.`;
 
   static override examples = ['<%= config.bin %> chaos profiles', '<%= config.bin %> chaos profiles --json'];
 

@@ -5,7 +5,9 @@ import { recoverStale, reportLines } from '../../lib/chaos/session.ts';
 import { readChaosState } from '../../lib/chaos/state.ts';
 
 export default class ChaosStatus extends Command {
-  static override description = 'Show the chaos sessions that are active: profile, target, which backend realised each field, proxies, and every resource recorded.';
+  static override summary = 'Show the active chaos sessions and every resource they recorded.';
+
+  static override description = 'For each session: its profile, target, which backend realised each field, its proxies, and every resource recorded.';
 
   static override flags = {
     'data-dir': Flags.string({ description: DATA_DIR_HELP }),

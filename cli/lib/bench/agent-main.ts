@@ -1,7 +1,11 @@
 // A local load agent process, spawned by `pushctl bench --agents N`:
-//   node cli/lib/bench/agent-main.ts --nats URL --name NAME
+//   node cli/lib/bench/agent-main.ts --nats URL --name NAME [--secrets-file FILE]
+// (--secrets-file: connect as that secrets file's operator user.)
 // Prints one JSON readiness line; exits on SIGTERM/SIGINT or when its parent goes (stdin closes).
 import { startAgent } from './agent.ts';
+import { trustCaFile } from '../../../system/common/tls.ts';
+import { AGENT_CA_ENV } from '../cluster-tls.ts';
+import { readSecretsFile } from '../../../system/common/secrets.ts';
 
 const arg = (k: string) => {
   const i = process.argv.indexOf(k);
@@ -13,7 +17,11 @@ if (!nats || !name) {
   process.stderr.write('usage: agent-main.ts --nats URL --name NAME\n');
   process.exit(2);
 }
-const agent = await startAgent({ nats, name, log: (l) => process.stderr.write(`${name}: ${l}\n`) });
+// The bench trusts a `pushctl up --tls` cluster's certificate, and hands it down here.
+if (process.env[AGENT_CA_ENV]) trustCaFile(process.env[AGENT_CA_ENV]);
+const secretsFile = arg('--secrets-file');
+const auth = secretsFile ? readSecretsFile(secretsFile).nats.operator : undefined;
+const agent = await startAgent({ nats, name, log: (l) => process.stderr.write(`${name}: ${l}\n`), ...(auth ? { auth } : {}) });
 process.stdout.write(JSON.stringify({ ready: true, name, pid: process.pid }) + '\n');
 let stopping = false;
 const bye = async () => {

@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { connectNats } from '../../../system/common/nats-bus.ts';
+import type { Credential } from '../../../system/common/secrets.ts';
 import { nowUs } from '../../../bench/lib/clock.ts';
 import { DEFAULT_LIVENESS_MS, LivenessWatch } from './liveness.ts';
 import { Meter, newHistogram } from './meter.ts';
@@ -101,10 +102,10 @@ function health(cpu: number, p99: number, max: number): AgentHealth {
 
 const encodeHist = (h: Histogram) => encodeIntoCompressedBase64(h);
 
-export async function startAgent(o: { nats: string; name: string; log?: (line: string) => void }): Promise<AgentHandle> {
+export async function startAgent(o: { nats: string; name: string; log?: (line: string) => void; auth?: Credential }): Promise<AgentHandle> {
   if (!/^[A-Za-z0-9_-]+$/.test(o.name)) throw new Error(`agent name "${o.name}": letters, digits, - and _ only (it is part of a NATS subject)`);
   const log = o.log ?? (() => {});
-  const nc = await connectNats(o.nats, `pushctl-agent-${o.name}`);
+  const nc = await connectNats(o.nats, `pushctl-agent-${o.name}`, o.auth);
   let current: { abort(): void; done: Promise<void> } | undefined;
   const subs: Subscription[] = [];
 

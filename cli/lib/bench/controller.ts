@@ -15,9 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { createInbox, type NatsConnection } from '@nats-io/transport-node';
 import type { Histogram } from 'hdr-histogram-js';
 import { connectNats } from '../../../system/common/nats-bus.ts';
+import { readSecretsFile } from '../../../system/common/secrets.ts';
 import { nowUs } from '../../../bench/lib/clock.ts';
 import { newHistogram } from './meter.ts';
-import { LiveMerge, newTrack, type AgentTrack } from './live-merge.ts';
+import { LiveMerge, newTrack, type AgentTrack, type TimelineInterval } from './live-merge.ts';
 import { addEncoded, latencySummary, type LatencySummary } from './figures.ts';
 import { runHttpPhase, type HttpResult } from './http-phase.ts';
 import { totalCopies, type AgentPlan } from './plan.ts';
@@ -26,7 +27,8 @@ import { evaluate, type Threshold, type ThresholdResult } from './thresholds.ts'
 import { startFaultSchedule, type RunningSchedule } from '../chaos/schedule.ts';
 import { openClientNet, type ClientNet } from '../chaos/client-net.ts';
 import { clientPorts, clusterHosts, isolatedTargets, recoverStale } from '../chaos/session.ts';
-import { faultWindows, splitPhases, type FaultWindow, type PhaseFigures, type PhaseName, type Phases } from './phases.ts';
+import { faultWindows, splitPhases, type FaultWindow, type PhaseFigures, type PhaseName, type Phases, type SpanFigures } from './phases.ts';
+import { headlineOf, plannedRampMs, splitWarmup, warmupEnd, type WarmupRule } from './warmup.ts';
 import {
   DISCOVER, planSubject, runSubject, encodeJson, decodeJson, addCounters, zeroCounters,
   type AgentHello, type AgentHealth, type AgentResult, type AgentSnapshot, type ClockEstimate, type Counters,
@@ -75,6 +77,8 @@ export interface DashboardState {
   faults?: FaultWindow[];
   phase?: PhaseName;
   phases?: PhaseFigures[];
+  /** With a warm-up: its end once known (the headline is then the steady state) and its own latency. */
+  warmup?: { endS?: number; how?: string; latency: LatencySummary };
 }
 
 export interface AgentReport extends AgentView {
@@ -97,11 +101,17 @@ export interface Outcome {
   startedAt: Date;
   endedAt: Date;
   durationMs: number;
+  /** The headline: end-to-end latency of the steady state after the warm-up (the whole run when there is none). */
   latency: Histogram;
+  /** The whole run, every agent's final histogram merged. */
+  totalLatency: Histogram;
+  /** Where the warm-up ended and its figures, and the steady state's (its rate is the headline rate). */
+  warmup: { endMs: number; how: string; figures: SpanFigures };
+  steady: SpanFigures;
   connect: Histogram;
   counters: Counters;
   connections: { target: number; peakOpen: number; failed: number };
-  intervals: Array<IntervalFigures & { startMs: number; endMs: number; hist: Histogram; counters: Counters }>;
+  intervals: TimelineInterval[];
   /** The fault schedule as it ran (times in ms since the start), and the before / during / after split. */
   faults: FaultWindow[];
   phases?: Phases;
@@ -119,6 +129,12 @@ export interface BenchOptions {
   scenario: Scenario;
   router: string;
   nats: string;
+  /**
+   * A secrets file whose operator user the controller and its local agents
+   * connect to NATS as (the cluster's, when pushctl up started its nats-server).
+   * A path, never the password: agents get it on their command line.
+   */
+  natsSecretsFile?: string;
   /** Local agent processes to spawn; 0 with remote = discover running agents. */
   agents: number;
   remote: boolean;
@@ -137,8 +153,8 @@ export interface BenchOptions {
 const isLoopback = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '[::1]';
 
 
-function spawnLocalAgent(nats: string, name: string, wrap: (argv: string[]) => string[] = (a) => a): Promise<AgentTrack> {
-  const argv = wrap([process.execPath, AGENT_MAIN, '--nats', nats, '--name', name]);
+function spawnLocalAgent(nats: string, name: string, secretsFile: string | undefined, wrap: (argv: string[]) => string[] = (a) => a): Promise<AgentTrack> {
+  const argv = wrap([process.execPath, AGENT_MAIN, '--nats', nats, '--name', name, ...(secretsFile ? ['--secrets-file', secretsFile] : [])]);
   const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const t = newTrack(name, hostname(), { ...(proc.pid ? { pid: proc.pid } : {}), proc });
   proc.stderr!.on('data', (d: Buffer) => {
@@ -180,7 +196,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
   const sc = o.scenario;
   const snapshotMs = o.snapshotMs ?? 1_000;
   const runId = randomBytes(5).toString('hex');
-  const nc = await connectNats(o.nats, `pushctl-bench-${runId}`);
+  const nc = await connectNats(o.nats, `pushctl-bench-${runId}`, o.natsSecretsFile ? readSecretsFile(o.natsSecretsFile).nats.operator : undefined);
   const agents: AgentTrack[] = [];
   const warnings: string[] = [];
   const httpResults: HttpResult[] = [];
@@ -235,7 +251,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       const n = Math.max(1, o.agents);
       log(`starting ${n} local agent${n > 1 ? 's' : ''}`);
       const wrap = net?.wrap;
-      const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => spawnLocalAgent(o.nats, `local-${runId}-${i + 1}`, wrap)));
+      const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => spawnLocalAgent(o.nats, `local-${runId}-${i + 1}`, o.natsSecretsFile, wrap)));
       for (const s of started) if (s.status === 'fulfilled') agents.push(s.value);
       const bad = started.filter((s) => s.status === 'rejected');
       if (bad.length) {
@@ -279,6 +295,8 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       speed: sc.speed, durationMs: sc.durationMs, seed, connect: sc.connect, router: o.router,
       ...(sc.formats ? { formats: sc.formats } : {}), ...(sc.livenessMs !== undefined ? { livenessMs: sc.livenessMs } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
     });
+    const warmupRule: WarmupRule = { setting: sc.warmup ?? { ms: 0 }, targetOpen: totalCopies(sc), rampMs: plannedRampMs(sc, seed), runMs: sc.durationMs };
+    merge.warmup = warmupRule;
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     const planBytes = encodeJson(plan(agents[0]!, 0)).length;
     if (planBytes > maxPayload) throw new Error(`the scenario's sessions make a ${planBytes}-byte plan, over this NATS server's max_payload (${maxPayload}): split the capture or raise max_payload`);
@@ -415,24 +433,16 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
     });
     const endedAt = new Date();
     const runIntervals = merge.intervals();
-    const intervals = runIntervals.map((i) => ({
-      tS: (i.k * snapshotMs) / 1000,
-      startMs: startMs + i.fromMs,
-      endMs: startMs + i.toMs,
-      msgsPerSec: Math.round((i.counters.msgs * 1000) / snapshotMs),
-      open: i.open,
-      latency: latencySummary(i.hist),
-      errors: i.counters.errors,
-      gaps: i.counters.gaps,
-      hist: i.hist,
-      counters: i.counters,
-    }));
+    const intervals = merge.timeline();
     const durationMs = Math.max(1, Math.min(endedAt.getTime(), startMs + sc.durationMs) - startMs);
     const windows = schedule ? faultWindows(schedule.events, runIntervals, durationMs) : [];
     const phases = splitPhases(windows, runIntervals);
     for (const w of windows) if (w.startedMs !== undefined && !w.ok) warnings.push(`fault ${w.fault} at ${(w.startedMs / 1000).toFixed(1)} s failed: ${w.message}`);
     for (const w of windows) if (w.window === 'not recovered') warnings.push(`after ${w.fault} at ${(w.fromMs! / 1000).toFixed(1)} s the clients did not settle before the run ended (unplanned closes, reconnects or fewer open connections in every interval since)`);
-    const lat = latencySummary(latency);
+    // Headline latency and rate: the steady state after the warm-up. Counts (errors, gaps, failures) stay whole-run: a failure counts whenever it happens.
+    const split = splitWarmup(runIntervals, warmupEnd(runIntervals, warmupRule, true)!);
+    const { latency: headline, figures: lat, rate, warning: emptySteady } = headlineOf(split, latency, counters.msgs, durationMs);
+    if (emptySteady) warnings.push(emptySteady);
     const con = latencySummary(connect);
     const httpReq = httpResults.reduce((s, h) => s + h.requests, 0);
     const thresholds = evaluate(o.thresholds, {
@@ -440,7 +450,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       p50: lat.p50Ms, p90: lat.p90Ms, p99: lat.p99Ms, 'p99.9': lat.p999Ms, max: lat.maxMs, mean: lat.meanMs,
       connect_p99: con.p99Ms, connect_max: con.maxMs,
       errors: counters.errors, gaps: counters.gaps, resyncs: counters.resyncs, reconnects: counters.reconnects, unplanned_closes: counters.unplannedCloses,
-      failed_connections: counters.connectFailures, msgs: counters.msgs, rate: (counters.msgs * 1000) / durationMs,
+      failed_connections: counters.connectFailures, msgs: counters.msgs, rate,
       agents_failed: agents.filter((a) => a.state !== 'done').length,
       http_errors: httpResults.reduce((s, h) => s + h.errors, 0),
       http_p99: Math.max(0, ...httpResults.map((h) => h.latencyMs.p99)),
@@ -449,7 +459,8 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       http_requests: httpReq,
     });
     return {
-      runId, startedAt, endedAt, durationMs, latency, connect, counters,
+      runId, startedAt, endedAt, durationMs, latency: headline, totalLatency: latency, connect, counters,
+      warmup: { endMs: split.end.endMs, how: split.end.how, figures: split.warmup }, steady: split.steady,
       // Views sample every second; snapshots carry each agent's open count too.
       connections: { target, peakOpen: Math.max(peakOpen, ...intervals.map((i) => i.open)), failed: counters.connectFailures },
       intervals, agents: reports, http: httpResults, thresholds, warnings: [...new Set([...warnings, ...final.warnings])], snapshots: recorded,

@@ -3,6 +3,7 @@
 import React from 'react';
 import { Box, Text } from 'ink';
 import type { DashboardState } from './controller.ts';
+import { cpuPct } from './figures.ts';
 
 const h = React.createElement;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -20,7 +21,8 @@ export function BenchDashboard({ s }: { s: DashboardState }): React.ReactElement
     { flexDirection: 'column' },
     h(Text, { bold: true }, `pushctl bench · ${s.scenario} → ${s.target}   ${s.elapsedS.toFixed(0)}/${s.durationS.toFixed(0)} s${s.done ? '  (done)' : ''}`),
     h(Text, null, `connections  target ${fmt(s.connections.target)}  open ${fmt(s.connections.open)}  failed ${fmt(s.connections.failed)}   msgs/s ${fmt(s.msgsPerSec)}`),
-    h(Text, null, `latency ms   p50 ${l.p50Ms}  p90 ${l.p90Ms}  p99 ${l.p99Ms}  p99.9 ${l.p999Ms}  max ${l.maxMs}  (n=${fmt(l.count)})`),
+    h(Text, null, `${latencyLabel(s)}p50 ${l.p50Ms}  p90 ${l.p90Ms}  p99 ${l.p99Ms}  p99.9 ${l.p999Ms}  max ${l.maxMs}  (n=${fmt(l.count)})`),
+    ...warmupRow(s),
     h(Text, { color: c.gaps || c.errors ? 'yellow' : undefined }, `gaps ${fmt(c.gaps)}  resyncs ${fmt(c.resyncs)}  reconnects ${fmt(c.reconnects)}  rejected ${fmt(c.rejected)}  errors ${fmt(c.errors)}`),
     ...faultRows(s),
     h(
@@ -31,12 +33,12 @@ export function BenchDashboard({ s }: { s: DashboardState }): React.ReactElement
     h(
       Box,
       { flexDirection: 'column', marginTop: 1 },
-      h(Text, { bold: true }, 'agent                      state     open/target   msgs/s     CPU  loop p99'),
+      h(Text, { bold: true }, 'agent                      state     open/target   msgs/s  CPU %core  loop p99'),
       ...s.agents.map((a) =>
         h(
           Text,
           { key: a.name, color: a.state === 'dead' || a.state === 'failed' ? 'red' : a.health?.saturated ? 'yellow' : undefined },
-          `${a.name.padEnd(26).slice(0, 26)} ${a.state.padEnd(8)} ${`${fmt(a.open)}/${fmt(a.target)}`.padStart(12)} ${fmt(a.msgsPerSec).padStart(8)} ${a.health ? `${Math.round(a.health.cpu * 100)}%`.padStart(6) : '     ?'} ${a.health ? `${a.health.loopDelayP99Ms} ms` : '?'}${a.why ? `  ${a.why}` : ''}`,
+          `${a.name.padEnd(26).slice(0, 26)} ${a.state.padEnd(8)} ${`${fmt(a.open)}/${fmt(a.target)}`.padStart(12)} ${fmt(a.msgsPerSec).padStart(8)} ${(a.health ? `${cpuPct(a.health.cpu)}%` : '?').padStart(10)} ${a.health ? `${a.health.loopDelayP99Ms} ms` : '?'}${a.why ? `  ${a.why}` : ''}`,
         ),
       ),
     ),
@@ -45,6 +47,19 @@ export function BenchDashboard({ s }: { s: DashboardState }): React.ReactElement
       : []),
     ...s.warnings.map((w, i) => h(Text, { key: `w${i}`, color: 'yellow' }, `! ${w}`)),
   );
+}
+
+/** The headline's label: steady state once the warm-up ended, the warm-up's own figures while it lasts. */
+function latencyLabel(s: DashboardState): string {
+  if (!s.warmup) return 'latency ms   ';
+  return s.warmup.endS === undefined ? 'latency ms (warm-up, not the headline)   ' : `latency ms (steady, from ${s.warmup.endS} s)   `;
+}
+
+function warmupRow(s: DashboardState): React.ReactElement[] {
+  const w = s.warmup;
+  if (!w || w.endS === undefined || w.endS === 0) return [];
+  const l = w.latency;
+  return [h(Text, { key: 'warmup', dimColor: true }, `warm-up 0–${w.endS} s   p50 ${l.p50Ms}  p99 ${l.p99Ms}  max ${l.maxMs}  (n=${fmt(l.count)}; not in the headline)`)];
 }
 
 const PHASE_COLOR = { before: 'green', during: 'red', after: 'cyan' } as const;
@@ -77,5 +92,6 @@ function faultRows(s: DashboardState): React.ReactElement[] {
 /** One line per update when there is no dashboard. */
 export function progressLine(s: DashboardState): string {
   const l = s.latency;
-  return `${s.elapsedS.toFixed(0).padStart(4)}s${s.phase ? ` [${s.phase}]` : ''}  open ${s.connections.open}/${s.connections.target}  ${fmt(s.msgsPerSec)} msgs/s  p50 ${l.p50Ms} p99 ${l.p99Ms} max ${l.maxMs} ms  gaps ${s.counters.gaps}  errors ${s.counters.errors}${s.faults?.length ? `  reconnects ${s.counters.reconnects}` : ''}${s.warnings.length ? `  ! ${s.warnings[s.warnings.length - 1]}` : ''}`;
+  const warm = s.warmup && s.warmup.endS === undefined ? ' [warm-up]' : '';
+  return `${s.elapsedS.toFixed(0).padStart(4)}s${warm}${s.phase ? ` [${s.phase}]` : ''}  open ${s.connections.open}/${s.connections.target}  ${fmt(s.msgsPerSec)} msgs/s  p50 ${l.p50Ms} p99 ${l.p99Ms} max ${l.maxMs} ms  gaps ${s.counters.gaps}  errors ${s.counters.errors}${s.faults?.length ? `  reconnects ${s.counters.reconnects}` : ''}${s.warnings.length ? `  ! ${s.warnings[s.warnings.length - 1]}` : ''}`;
 }

@@ -2,6 +2,7 @@
 // latency histogram bars of the dashboard and report.
 import { decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { latencySummary, type LatencySummary } from '../../../bench/lib/report.ts';
+import { logTicks125 } from './ticks.ts';
 
 export { latencySummary, type LatencySummary };
 
@@ -12,6 +13,15 @@ export function addEncoded(into: Histogram, encoded: string): void {
   into.add(h);
   h.destroy();
 }
+
+/**
+ * CPU, everywhere a reader sees it (dashboard, summary.json, report.html): percent of one core
+ * (100 = one core fully busy; above 100 a process uses more than one). Agents measure a share of one
+ * core (1.0 = one core); this is the one conversion.
+ */
+export const CPU_UNIT = '% of one core';
+export const cpuPct = (shareOfOneCore: number): number => Math.round(shareOfOneCore * 100);
+export const cpuText = (shareOfOneCore: number): string => `${cpuPct(shareOfOneCore)}% of a core`;
 
 export const BAR_BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
 
@@ -41,5 +51,52 @@ export function latencyBars(h: Histogram): Array<{ label: string; count: number 
     prev = b;
   }
   out.push({ label: `>${prev}ms`, count: Math.round((1 - prevShare) * h.totalCount) });
+  return out;
+}
+
+export interface LatencyBucket {
+  /** Bucket bounds, ms: (fromMs, toMs]; the first bucket also holds everything at or below its fromMs. */
+  fromMs: number;
+  toMs: number;
+  count: number;
+}
+
+/**
+ * The report's latency histogram: sample counts over log-scaled 1-2-5 buckets (…, 1, 2, 5, 10 ms, …)
+ * spanning the histogram's recorded range, counted exactly from the HDR histogram's recorded values.
+ */
+export function latencyBuckets(h: Histogram): LatencyBucket[] {
+  if (h.totalCount === 0) return [];
+  const minMs = Math.max(h.minNonZeroValue, 1) / 1000;
+  const maxMs = Math.max(h.maxValue / 1000, minMs * 1.0001);
+  const edges = logTicks125(minMs, maxMs, Number.POSITIVE_INFINITY);
+  const out = edges.slice(0, -1).map((e, i) => ({ fromMs: e, toMs: edges[i + 1]!, count: 0 }));
+  const at = (ms: number) => {
+    let i = 0;
+    while (i < out.length - 1 && ms > out[i]!.toMs) i++;
+    return out[i]!;
+  };
+  const js = h as unknown as {
+    recordedValuesIterator?: { reset(): void; hasNext(): boolean; next(): { valueIteratedTo: number; countAtValueIteratedTo: number } };
+    lowestEquivalentValue?(v: number): number;
+  };
+  const it = js.recordedValuesIterator;
+  if (it && js.lowestEquivalentValue) {
+    it.reset();
+    while (it.hasNext()) {
+      const v = it.next();
+      // The iterator gives an HDR bucket's top; its bottom is the recorded value to within the histogram's precision.
+      at(js.lowestEquivalentValue(v.valueIteratedTo) / 1000).count += v.countAtValueIteratedTo;
+    }
+  } else {
+    // A histogram without value iteration (WebAssembly): counts from the percentile axis.
+    let prev = 0;
+    for (const b of out) {
+      const upTo = Math.round(shareAtOrBelow(h, b.toMs * 1000) * h.totalCount);
+      b.count = upTo - prev;
+      prev = upTo;
+    }
+    out.at(-1)!.count += h.totalCount - prev;
+  }
   return out;
 }

@@ -9,6 +9,7 @@
 // the session's liveness watchdog.
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import { getCACertificates } from 'node:tls';
 import { pushServiceDefinition } from '../../../system/gateway/grpc-api.ts';
 import { HEARTBEAT_TAG, clientFrame, closeCodeOf, forEachBatchFrame } from './proto-frames.ts';
 
@@ -25,6 +26,17 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_channelz': 0,
 };
 
+let sslCredentials: grpc.ChannelCredentials | undefined;
+/**
+ * The process's default CAs (pushctl adds the cluster's certificate to them), handed to grpc-js explicitly:
+ * its createSsl() without roots did not see tls.setDefaultCACertificates (Node 24, grpc-js 1.14: "self-signed
+ * certificate"). Built once: one secure context for every session, not a parse of every root per connection.
+ */
+function tlsCredentials(): grpc.ChannelCredentials {
+  sslCredentials ??= grpc.credentials.createSsl(Buffer.from(getCACertificates('default').join('\n')));
+  return sslCredentials;
+}
+
 export class GrpcConn extends EventEmitter {
   readyState = 0;
   #client: grpc.Client;
@@ -34,7 +46,9 @@ export class GrpcConn extends EventEmitter {
 
   constructor(address: string, initialTopics: string[], timeoutMs = 10_000) {
     super();
-    this.#client = new PushClient(address.replace(/^grpc:\/\//, ''), grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    // grpcs://host:port: gRPC over TLS.
+    const secure = address.startsWith('grpcs://');
+    this.#client = new PushClient(address.replace(/^grpcs?:\/\//, ''), secure ? tlsCredentials() : grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     this.#call = (this.#client as unknown as { stream(): grpc.ClientDuplexStream<Buffer, Buffer> }).stream();
     // The first reply opens the session: the initial subscribe's result, or the pong.
     this.#call.write(Buffer.from(initialTopics.length ? clientFrame('subscribe', 0, initialTopics) : clientFrame('ping', 0)));

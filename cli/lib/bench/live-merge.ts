@@ -5,11 +5,14 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Histogram } from 'hdr-histogram-js';
 import { newHistogram } from './meter.ts';
-import { addEncoded, latencyBars, latencySummary } from './figures.ts';
+import { addEncoded, cpuText, latencyBars, latencySummary } from './figures.ts';
 import { addCounters, zeroCounters, type AgentHealth, type AgentResult, type AgentSnapshot, type Counters } from './wire.ts';
-import type { AgentStateName, DashboardState } from './controller.ts';
+import type { AgentStateName, DashboardState, IntervalFigures } from './controller.ts';
 import type { HttpResult } from './http-phase.ts';
 import type { RunInterval } from './phases.ts';
+import { inWarmup, warmupEnd, type WarmupEnd, type WarmupRule } from './warmup.ts';
+
+export type TimelineInterval = IntervalFigures & { startMs: number; endMs: number; hist: Histogram; counters: Counters };
 
 export interface AgentTrack {
   name: string;
@@ -50,7 +53,7 @@ export interface Bucket {
 
 export function saturationWarning(a: Pick<AgentTrack, 'name' | 'health'>): string | undefined {
   const h = a.health;
-  return h?.saturated ? `agent ${a.name} is saturated (CPU ${Math.round(h.cpu * 100)}%, loop p99 ${h.loopDelayP99Ms} ms): latencies include its own queueing; add agents` : undefined;
+  return h?.saturated ? `agent ${a.name} is saturated (CPU ${cpuText(h.cpu)}, loop p99 ${h.loopDelayP99Ms} ms): latencies include its own queueing; add agents` : undefined;
 }
 
 export class LiveMerge {
@@ -59,6 +62,11 @@ export class LiveMerge {
   /** Interval buckets keyed by snapshot time on the controller's clock. */
   readonly buckets = new Map<number, Bucket>();
   readonly live = newHistogram();
+  /** The warm-up rule (unset: no warm-up). Once its end is known the headline is the steady state after it. */
+  warmup?: WarmupRule;
+  #warmupEnd?: WarmupEnd;
+  readonly #steadyLive = newHistogram();
+  readonly #warmupLive = newHistogram();
   /** Run start on the controller's clock, ms since the epoch. */
   startMs = 0;
   /** Planned run end, same clock: an agent's snapshot from then on is taken after it closed its sessions. */
@@ -94,9 +102,27 @@ export class LiveMerge {
     let b = this.buckets.get(k);
     if (!b) this.buckets.set(k, (b = { hist: newHistogram(), counters: zeroCounters(), open: new Map() }));
     addEncoded(b.hist, s.latency);
+    if (this.warmup) addEncoded(this.#warmupEnd && !inWarmup(this.#interval(k), this.#warmupEnd.endMs) ? this.#steadyLive : this.#warmupLive, s.latency);
     addCounters(b.counters, s.delta);
     b.open.set(a.name, openInInterval);
     return true;
+  }
+
+  #interval(k: number): Pick<RunInterval, 'fromMs' | 'toMs'> {
+    return { fromMs: (k - 1) * this.snapshotMs, toMs: k * this.snapshotMs };
+  }
+
+  /** The warm-up's end once the settled intervals tell it; from then on snapshots go to the steady histogram. */
+  #decideWarmup(done: boolean): WarmupEnd | undefined {
+    if (!this.warmup || this.#warmupEnd) return this.#warmupEnd;
+    const all = this.intervals();
+    // The newest interval may still be missing some agents' snapshots.
+    const end = warmupEnd(done ? all : all.slice(0, -1), this.warmup, done);
+    if (!end) return undefined;
+    this.#warmupEnd = end;
+    this.#warmupLive.reset();
+    for (const [k, b] of this.buckets) (inWarmup(this.#interval(k), end.endMs) ? this.#warmupLive : this.#steadyLive).add(b.hist);
+    return end;
   }
 
   /** The buckets as intervals, in time order: bucket k covers [(k−1)·snapshotMs, k·snapshotMs) of the run. */
@@ -113,6 +139,22 @@ export class LiveMerge {
       }));
   }
 
+  /** The intervals as the report's timeline: tS is the interval's end, s since the start; rates per second. */
+  timeline(): TimelineInterval[] {
+    return this.intervals().map((i) => ({
+      tS: (i.k * this.snapshotMs) / 1000,
+      startMs: this.startMs + i.fromMs,
+      endMs: this.startMs + i.toMs,
+      msgsPerSec: Math.round((i.counters.msgs * 1000) / this.snapshotMs),
+      open: i.open,
+      latency: latencySummary(i.hist),
+      errors: i.counters.errors,
+      gaps: i.counters.gaps,
+      hist: i.hist,
+      counters: i.counters,
+    }));
+  }
+
   view(m: { scenario: string; target: string; durationS: number; sessions: number; http: HttpResult[]; warnings: string[]; done: boolean; nowMs?: number }): DashboardState {
     const counters = zeroCounters();
     for (const a of this.agents) addCounters(counters, a.counters);
@@ -122,11 +164,17 @@ export class LiveMerge {
       const sat = saturationWarning(a);
       if (sat) w.push(sat);
     }
+    // Headline: the steady state once the warm-up ended; while it lasts, the warm-up's own figures (labelled so).
+    const end = this.#decideWarmup(m.done);
+    const headline = !this.warmup ? this.live : end ? this.#steadyLive : this.#warmupLive;
     return {
       scenario: m.scenario, target: m.target, elapsedS: Math.max(0, ((m.nowMs ?? Date.now()) - this.startMs) / 1000), durationS: m.durationS,
       connections: { target: m.sessions, open: running.reduce((s, a) => s + a.open, 0), failed: counters.connectFailures },
       msgsPerSec: running.reduce((s, a) => s + a.msgsPerSec, 0),
-      latency: latencySummary(this.live), bars: latencyBars(this.live), counters,
+      latency: latencySummary(headline), bars: latencyBars(headline), counters,
+      ...(this.warmup
+        ? { warmup: { ...(end ? { endS: end.endMs / 1000, how: end.how } : {}), latency: latencySummary(this.#warmupLive) } }
+        : {}),
       agents: this.agents.map((a) => ({
         name: a.name, host: a.host, state: a.state, open: a.open, target: a.target, msgsPerSec: Math.round(a.msgsPerSec),
         ...(a.health ? { health: a.health } : {}), ...(a.why ? { why: a.why } : {}),

@@ -6,6 +6,7 @@ import { build, type Histogram } from 'hdr-histogram-js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ServerFrameSchema } from '../../../proto/gen/client_pb.js';
 import { readEventHeader, PAYLOAD_DEPTH_SNAPSHOT } from '../../../system/common/event-header.ts';
+import { topicOfStreamName } from '../../../system/common/topics.ts';
 import { jsonPublishTimeUs } from '../../../bench/lib/frame-time.ts';
 import { zeroCounters, type Counters } from './wire.ts';
 
@@ -20,14 +21,17 @@ export class TopicTrack {
   readonly last = new Map<string, { seq: number; ep: number }>();
   readonly since = new Map<string, number>();
 
+  /** Keyed by topic (btcusdt@aggtrade), whether a name comes as a session wrote it or as Binance spells it in frames. */
   subscribed(topics: Iterable<string>, atUs: number): void {
-    for (const t of topics) {
+    for (const name of topics) {
+      const t = topicOfStreamName(name);
       this.since.set(t, atUs);
       this.last.delete(t);
     }
   }
 
-  forget(topic: string): void {
+  forget(name: string): void {
+    const topic = topicOfStreamName(name);
     this.last.delete(topic);
     this.since.delete(topic);
   }
@@ -132,7 +136,7 @@ export class Meter {
   onJson(buf: Buffer, track: TopicTrack): void {
     if (buf.length > STREAM_PREFIX.length && buf.compare(STREAM_PREFIX, 0, STREAM_PREFIX.length, 0, STREAM_PREFIX.length) === 0) {
       const end = buf.indexOf(0x22, STREAM_PREFIX.length);
-      const topic = buf.toString('latin1', STREAM_PREFIX.length, end);
+      const topic = topicOfStreamName(buf.toString('latin1', STREAM_PREFIX.length, end));
       // `","data":{` then `"e":"<type>"`
       const eAt = end + 10;
       const snapshot = buf.compare(SNAPSHOT, 0, SNAPSHOT.length, eAt, eAt + SNAPSHOT.length) === 0;
@@ -143,7 +147,7 @@ export class Meter {
       this.counters.resyncs++;
       try {
         const stream = (JSON.parse(buf.toString('utf8')) as { stream?: string }).stream;
-        if (stream) track.last.delete(stream);
+        if (stream) track.last.delete(topicOfStreamName(stream));
       } catch {
         track.last.clear();
       }

@@ -39,8 +39,8 @@ export interface FaultWindow {
   window?: 'recorded' | 'recovered' | 'not recovered';
 }
 
-export interface PhaseFigures {
-  name: PhaseName;
+/** Figures of a span of intervals (a fault phase, the warm-up, the steady state). */
+export interface SpanFigures {
   /** Interval-aligned bounds, seconds since the run's start (empty phase: both undefined). */
   fromS?: number;
   toS?: number;
@@ -60,6 +60,10 @@ export interface PhaseFigures {
   openMax: number;
   /** Open connections in the phase's last interval. */
   openEnd: number;
+}
+
+export interface PhaseFigures extends SpanFigures {
+  name: PhaseName;
 }
 
 export interface Phases {
@@ -109,7 +113,8 @@ export function faultWindows(events: FaultEvent[], intervals: RunInterval[], run
   });
 }
 
-function figures(name: PhaseName, list: RunInterval[]): PhaseFigures {
+/** A span's figures: counters summed, histograms added bucket by bucket (exact), rates over the span's own length. */
+export function spanFigures(list: RunInterval[]): SpanFigures {
   const c = zeroCounters();
   const h = newHistogram();
   for (const i of list) {
@@ -118,8 +123,7 @@ function figures(name: PhaseName, list: RunInterval[]): PhaseFigures {
   }
   const durMs = list.reduce((s, i) => s + (i.toMs - i.fromMs), 0);
   const opens = list.map((i) => i.open);
-  const f: PhaseFigures = {
-    name,
+  const f: SpanFigures = {
     ...(list.length ? { fromS: list[0]!.fromMs / 1000, toS: list.at(-1)!.toMs / 1000 } : {}),
     intervals: list.length,
     msgs: c.msgs,
@@ -141,9 +145,11 @@ function figures(name: PhaseName, list: RunInterval[]): PhaseFigures {
   return f;
 }
 
+export const midpoint = (i: Pick<RunInterval, 'fromMs' | 'toMs'>): number => (i.fromMs + i.toMs) / 2;
+
 /** Which phase an interval is in: by its midpoint (so the cut is exact to half an interval). */
 export function phaseOf(i: Pick<RunInterval, 'fromMs' | 'toMs'>, duringFromMs: number, duringToMs: number): PhaseName {
-  const mid = (i.fromMs + i.toMs) / 2;
+  const mid = midpoint(i);
   return mid < duringFromMs ? 'before' : mid < duringToMs ? 'during' : 'after';
 }
 
@@ -155,5 +161,5 @@ export function splitPhases(windows: FaultWindow[], intervals: RunInterval[]): P
   const duringToMs = Math.max(...applied.map((w) => w.toMs!));
   const by: Record<PhaseName, RunInterval[]> = { before: [], during: [], after: [] };
   for (const i of intervals) by[phaseOf(i, duringFromMs, duringToMs)].push(i);
-  return { duringFromMs, duringToMs, phases: (['before', 'during', 'after'] as const).map((n) => figures(n, by[n])) };
+  return { duringFromMs, duringToMs, phases: (['before', 'during', 'after'] as const).map((name) => ({ name, ...spanFigures(by[name]) })) };
 }

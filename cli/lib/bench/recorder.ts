@@ -12,7 +12,8 @@ export interface Recording {
   privateDropped: number;
 }
 
-export async function recordTap(gatewayHttp: string, durationMs: number, signal?: AbortSignal): Promise<Recording> {
+/** `gatewayHttp`: the gateway's admin listener; `auth`: the operator's admin-token header. */
+export async function recordTap(gatewayHttp: string, durationMs: number, signal?: AbortSignal, auth: Record<string, string> = {}): Promise<Recording> {
   const ac = new AbortController();
   const stop = () => ac.abort();
   signal?.addEventListener('abort', stop, { once: true });
@@ -57,7 +58,7 @@ export async function recordTap(gatewayHttp: string, durationMs: number, signal?
     events++;
   };
   try {
-    const res = await fetch(`${gatewayHttp.replace(/\/$/, '')}/admin/tap`, { signal: ac.signal });
+    const res = await fetch(`${gatewayHttp.replace(/\/$/, '')}/admin/tap`, { headers: auth, signal: ac.signal });
     if (!res.ok || !res.body) throw new Error(`GET ${gatewayHttp}/admin/tap: HTTP ${res.status}`);
     let buf = '';
     const dec = new TextDecoder();

@@ -9,12 +9,21 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HistogramLogWriter, type Histogram } from 'hdr-histogram-js';
 import { machineInfo } from '../../../bench/lib/report.ts';
-import { latencySummary } from './figures.ts';
+import { CPU_UNIT, cpuPct, latencyBuckets, latencySummary } from './figures.ts';
+import { esc, svgChart, type Mark } from './svg-chart.ts';
+import type { AgentHealth } from './wire.ts';
 import { DEFAULT_LIVENESS_MS } from './liveness.ts';
 import type { Outcome } from './controller.ts';
 import type { Scenario } from './scenario.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** An agent's health as the report shows it: CPU in CPU_UNIT (`cpuPct`), never a bare share. */
+function healthForReaders(h: (AgentHealth & { cpuMax?: number }) | undefined): Record<string, unknown> | undefined {
+  if (!h) return undefined;
+  const { cpu, cpuMax, ...rest } = h;
+  return { cpuPct: cpuPct(cpu), ...(cpuMax !== undefined ? { cpuMaxPct: cpuPct(cpuMax) } : {}), ...rest };
+}
 
 export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unknown>): Record<string, unknown> {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
@@ -27,20 +36,24 @@ export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unk
     scenario: {
       name: sc.name, description: sc.description, file: sc.file, captureFile: sc.captureFile, capturedSessions: sc.sessions.length,
       amplify: sc.amplify, jitterMs: sc.jitterMs, speed: sc.speed, durationMs: sc.durationMs, connect: sc.connect, formats: sc.formats,
-      http: sc.http, livenessMs: sc.livenessMs ?? DEFAULT_LIVENESS_MS,
+      http: sc.http, livenessMs: sc.livenessMs ?? DEFAULT_LIVENESS_MS, warmup: sc.warmup === undefined ? 0 : sc.warmup === 'auto' ? 'auto' : `${sc.warmup.ms}ms`,
     },
     versions: { pushctl: pkg.version, node: process.version, ws: pkg.dependencies.ws, 'hdr-histogram-js': pkg.dependencies['hdr-histogram-js'], autocannon: pkg.dependencies.autocannon },
     machine: machineInfo(ROOT),
     measurement: {
       latency: 'client receive time − the event\'s intended publish time (pt, stamped by the feed), µs recorded, ms reported; events published before the client asked for their topic (snapshots and catch-up sent on subscribe: counters.catchup) and depth snapshots (counters.snapshots) are not latency samples',
       merge: 'per-agent HDR histograms added bucket by bucket (exact); percentiles are read from the merged histogram',
+      headline: o.warmup.endMs > 0
+        ? `results.latencyMs and results.msgsPerSec are the steady state (${o.steady.fromS ?? '–'}–${o.steady.toS ?? '–'} s, after the warm-up: warmup); counts (msgs, counters, errors, connections) are the whole run; total.latencyMs is the whole run's latency`
+        : 'no warm-up: every figure is the whole run',
+      cpu: `agents' cpuPct / cpuMaxPct: ${CPU_UNIT} (100 = one core fully busy)`,
     },
     results: {
       latencyMs: latencySummary(o.latency),
       connectMs: latencySummary(o.connect),
       connections: o.connections,
       msgs: o.counters.msgs,
-      msgsPerSec: Math.round(o.counters.msgs / durS),
+      msgsPerSec: o.warmup.endMs > 0 ? o.steady.msgsPerSec : Math.round(o.counters.msgs / durS),
       bytesPerSec: Math.round(o.counters.bytes / durS),
       counters: o.counters,
       errorRatePct: (() => {
@@ -48,10 +61,13 @@ export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unk
         return ops ? Math.round((o.counters.errors / ops) * 100_000) / 1000 : 0;
       })(),
     },
+    // endS: where the rule put the end; fromS/toS: the whole intervals that fell in it (midpoint rule).
+    warmup: { endS: o.warmup.endMs / 1000, how: o.warmup.how, ...o.warmup.figures },
+    total: { latencyMs: latencySummary(o.totalLatency), msgsPerSec: Math.round(o.counters.msgs / durS) },
     http: o.http,
     thresholds: o.thresholds.map((t) => ({ threshold: t.text, metric: t.metric, actual: t.actual, limit: `${t.op}${t.value}${t.percent ? '%' : ''}`, pass: t.pass })),
     passed: o.thresholds.every((t) => t.pass),
-    agents: o.agents,
+    agents: o.agents.map(({ health, healthOverRun, ...a }) => ({ ...a, health: healthForReaders(health), healthOverRun: healthForReaders(healthOverRun) })),
     ...(o.faults.length
       ? {
           faults: o.faults,
@@ -98,49 +114,6 @@ export function hlogText(o: Outcome): string {
 
 // --- report.html
 
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-
-interface Series {
-  name: string;
-  color: string;
-  points: Array<[number, number]>;
-}
-
-function chart(title: string, series: Series[], o: { xLabel: string; yLabel: string; xTicks?: Array<[number, string]>; logX?: boolean; marks?: Array<{ x0: number; x1?: number; label: string }> }): string {
-  const W = 720;
-  const H = 260;
-  const L = 60;
-  const B = 40;
-  const pts = series.flatMap((s) => s.points);
-  if (!pts.length) return `<h3>${esc(title)}</h3><p>no data</p>`;
-  const tx = (x: number) => (o.logX ? Math.log10(x) : x);
-  const xs = pts.map((p) => tx(p[0]));
-  const x0 = Math.min(...xs);
-  const x1 = Math.max(...xs, x0 + 1e-9);
-  const y1 = Math.max(...pts.map((p) => p[1]), 1e-9) * 1.1;
-  const X = (x: number) => L + ((tx(x) - x0) / (x1 - x0)) * (W - L - 10);
-  const Y = (y: number) => H - B - (y / y1) * (H - B - 10);
-  const yTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * y1);
-  const out = [`<h3>${esc(title)}</h3><svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`];
-  out.push(`<line x1="${L}" y1="${H - B}" x2="${W - 10}" y2="${H - B}" stroke="#888"/><line x1="${L}" y1="10" x2="${L}" y2="${H - B}" stroke="#888"/>`);
-  for (const t of yTicks) out.push(`<text x="${L - 4}" y="${Y(t) + 4}" text-anchor="end">${t >= 100 ? Math.round(t) : t.toFixed(2)}</text><line x1="${L}" x2="${W - 10}" y1="${Y(t)}" y2="${Y(t)}" stroke="#eee"/>`);
-  for (const [x, label] of o.xTicks ?? []) out.push(`<text x="${X(x)}" y="${H - B + 14}" text-anchor="middle">${esc(label)}</text>`);
-  // Fault windows: shaded from start to end, a line at the start.
-  for (const m of o.marks ?? []) {
-    const a = Math.max(L, Math.min(W - 10, X(m.x0)));
-    const b = m.x1 !== undefined ? Math.max(a, Math.min(W - 10, X(m.x1))) : a;
-    if (b > a) out.push(`<rect x="${a.toFixed(1)}" y="10" width="${(b - a).toFixed(1)}" height="${H - B - 10}" fill="#c62828" fill-opacity="0.08"/>`);
-    out.push(`<line x1="${a.toFixed(1)}" x2="${a.toFixed(1)}" y1="10" y2="${H - B}" stroke="#c62828" stroke-dasharray="4 3"/><text x="${(a + 3).toFixed(1)}" y="22" fill="#c62828">${esc(m.label)}</text>`);
-  }
-  out.push(`<text x="${(W + L) / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel)}</text><text x="12" y="${(H - B) / 2}" transform="rotate(-90 12 ${(H - B) / 2})" text-anchor="middle">${esc(o.yLabel)}</text>`);
-  series.forEach((s, i) => {
-    out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.8" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
-    out.push(`<text x="${W - 150}" y="${20 + i * 14}" fill="${s.color}">${esc(s.name)}</text>`);
-  });
-  out.push('</svg>');
-  return out.join('\n');
-}
-
 function percentileSeries(h: Histogram): Array<[number, number]> {
   // x = 1/(1-q): the HdrHistogram percentile-distribution axis (90% → 10, 99.9% → 1000).
   const qs = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999];
@@ -153,16 +126,27 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
   const th = summary.thresholds as Array<{ threshold: string; actual: number; pass: boolean }>;
   const row = (k: string, v: unknown) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`;
   // Timeline x is the interval's end (tS); fault times are since the start.
-  const marks = o.faults.filter((f) => f.fromMs !== undefined).map((f) => ({ x0: f.fromMs! / 1000, x1: f.toMs! / 1000, label: f.fault }));
+  const marks: Mark[] = o.faults.filter((f) => f.fromMs !== undefined).map((f) => ({ x0: f.fromMs! / 1000, x1: f.toMs! / 1000, label: f.fault }));
+  // Shaded over the whole intervals its figures come from.
+  if (o.warmup.endMs > 0) marks.unshift({ x0: 0, x1: o.warmup.figures.toS ?? o.warmup.endMs / 1000, label: 'warm-up' });
+  const steadyS = `${o.steady.fromS ?? '–'}–${o.steady.toS ?? '–'} s`;
+  const wl = o.warmup.figures.latency;
+  const tl = latencySummary(o.totalLatency);
   const parts = [
     `<!doctype html><html><head><meta charset="utf-8"><title>pushctl bench · ${esc(sc.name)}</title>`,
     '<style>body{font-family:sans-serif;margin:24px;max-width:900px}table{border-collapse:collapse}th,td{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}.fail{color:#b00}.pass{color:#070}</style></head><body>',
     `<h1>pushctl bench · ${esc(sc.name)}</h1><p>${esc(sc.description)}</p><p>${esc(String(summary.startedAt))} · run ${esc(o.runId)} · ${(o.durationMs / 1000).toFixed(1)} s</p>`,
     '<h2>Results</h2><table>',
-    row('latency p50 / p90 / p99 / p99.9 / max (ms)', `${r.latencyMs.p50Ms} / ${r.latencyMs.p90Ms} / ${r.latencyMs.p99Ms} / ${r.latencyMs.p999Ms} / ${r.latencyMs.maxMs} (n=${r.latencyMs.count})`),
+    row(`latency p50 / p90 / p99 / p99.9 / max (ms)${o.warmup.endMs > 0 ? `, steady state ${steadyS}` : ''}`, `${r.latencyMs.p50Ms} / ${r.latencyMs.p90Ms} / ${r.latencyMs.p99Ms} / ${r.latencyMs.p999Ms} / ${r.latencyMs.maxMs} (n=${r.latencyMs.count})`),
+    ...(o.warmup.endMs > 0
+      ? [
+          row(`warm-up 0–${o.warmup.figures.toS ?? 0} s (not in the headline): p50 / p99 / max (ms), msgs/s`, `${wl.p50Ms} / ${wl.p99Ms} / ${wl.maxMs} (n=${wl.count}), ${o.warmup.figures.msgsPerSec} msgs/s — ${o.warmup.how}`),
+          row('whole run: p50 / p99 / max (ms)', `${tl.p50Ms} / ${tl.p99Ms} / ${tl.maxMs} (n=${tl.count})`),
+        ]
+      : []),
     row('connect p50 / p99 / max (ms)', `${r.connectMs.p50Ms} / ${r.connectMs.p99Ms} / ${r.connectMs.maxMs}`),
     row('connections target / peak open / failed', `${r.connections.target} / ${r.connections.peakOpen} / ${r.connections.failed}`),
-    row('messages / per second', `${r.counters.msgs} / ${r.msgsPerSec}`),
+    row(`messages (whole run) / per second${o.warmup.endMs > 0 ? ' (steady state)' : ''}`, `${r.counters.msgs} / ${r.msgsPerSec}`),
     row('gaps / resyncs / reconnects / errors', `${r.counters.gaps} / ${r.counters.resyncs} / ${r.counters.reconnects} / ${r.counters.errors}`),
     row('unplanned closes (of them liveness timeouts)', `${r.counters.unplannedCloses} (${r.counters.livenessTimeouts ?? 0})`),
     '</table>',
@@ -181,27 +165,37 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
     }
   }
   if (th.length) parts.push('<h2>Thresholds</h2><table>', ...th.map((t) => `<tr class="${t.pass ? 'pass' : 'fail'}"><th>${esc(t.threshold)}</th><td>${t.pass ? 'pass' : 'FAIL'} (actual ${t.actual})</td></tr>`), '</table>');
+  const buckets = latencyBuckets(o.latency);
+  const time = (id: string, title: string, yLabel: string, series: Array<{ name: string; color: string; points: Array<[number, number]> }>, log = false) =>
+    svgChart({ id, title, series, marks, x: { label: 'seconds since start' }, y: { label: yLabel, log } });
   parts.push(
-    chart('Latency by percentile (all agents merged)', [{ name: 'end-to-end', color: '#1565c0', points: percentileSeries(o.latency) }], {
-      xLabel: 'percentile', yLabel: 'ms', logX: true, xTicks: [[1, '0%'], [10, '90%'], [100, '99%'], [1000, '99.9%'], [10000, '99.99%'], [100000, '99.999%']],
+    svgChart({
+      id: 'histogram', title: `Latency histogram${o.warmup.endMs > 0 ? ` (steady state ${steadyS})` : ''}, all agents merged`,
+      x: { label: 'end-to-end latency, ms (log scale)', log: true }, y: { label: 'samples' },
+      bars: buckets.map((b) => ({ x0: b.fromMs, x1: b.toMs, y: b.count, title: `${b.fromMs}–${b.toMs} ms: ${b.count} samples` })),
     }),
-    chart('Throughput over time', [{ name: 'msgs/s', color: '#2e7d32', points: o.intervals.map((i) => [i.tS, i.msgsPerSec] as [number, number]) }], { xLabel: 'seconds', yLabel: 'msgs/s', marks }),
-    chart('Latency over time', [
+    svgChart({
+      id: 'percentiles', title: `Latency by percentile${o.warmup.endMs > 0 ? ` (steady state ${steadyS})` : ''}, all agents merged`,
+      series: [{ name: 'end-to-end', color: '#1565c0', points: percentileSeries(o.latency) }],
+      x: { label: 'percentile', log: true, ticks: [[1, '0%'], [10, '90%'], [100, '99%'], [1000, '99.9%'], [10000, '99.99%'], [100000, '99.999%']] },
+      y: { label: 'ms (log scale)', log: true },
+    }),
+    time('throughput', 'Throughput over time', 'msgs/s', [{ name: 'msgs/s', color: '#2e7d32', points: o.intervals.map((i) => [i.tS, i.msgsPerSec] as [number, number]) }]),
+    time('latency-time', 'Latency over time', 'ms (log scale)', [
       { name: 'p50', color: '#1565c0', points: o.intervals.map((i) => [i.tS, i.latency.p50Ms] as [number, number]) },
       { name: 'p99', color: '#ef6c00', points: o.intervals.map((i) => [i.tS, i.latency.p99Ms] as [number, number]) },
       { name: 'max', color: '#c62828', points: o.intervals.map((i) => [i.tS, i.latency.maxMs] as [number, number]) },
-    ], { xLabel: 'seconds', yLabel: 'ms', marks }),
-  );
-  if (o.faults.length)
-    parts.push(chart('Connections over time', [
+    ], true),
+    time('connections', 'Connections over time', 'count', [
       { name: 'open', color: '#1565c0', points: o.intervals.map((i) => [i.tS, i.open] as [number, number]) },
       { name: 'reconnects', color: '#ef6c00', points: o.intervals.map((i) => [i.tS, i.counters.reconnects] as [number, number]) },
       { name: 'gaps', color: '#c62828', points: o.intervals.map((i) => [i.tS, i.counters.gaps] as [number, number]) },
-    ], { xLabel: 'seconds', yLabel: 'count', marks }));
+    ]),
+  );
   if (o.http.length) parts.push('<h2>HTTP phases (autocannon)</h2><table><tr><th>name</th><th>url</th><th>req/s</th><th>p50/p99 ms</th><th>errors</th><th>status codes</th></tr>',
     ...o.http.map((h) => `<tr><td>${esc(h.name)}</td><td>${esc(h.url)}</td><td>${h.rps}</td><td>${h.latencyMs.p50}/${h.latencyMs.p99}</td><td>${h.errors}</td><td>${esc(JSON.stringify(h.statusCodes))}${h.error ? ' ' + esc(h.error) : ''}</td></tr>`), '</table>');
-  parts.push('<h2>Agents</h2><table><tr><th>agent</th><th>host</th><th>state</th><th>sessions</th><th>msgs</th><th>p99 ms</th><th>CPU (run / max)</th><th>loop p99 ms</th><th>clock offset ± µs</th></tr>',
-    ...o.agents.map((a) => `<tr><td>${esc(a.name)}</td><td>${esc(a.host)}</td><td>${esc(a.state)}${a.why ? ' — ' + esc(a.why) : ''}</td><td>${a.sessions}</td><td>${a.counters.msgs}</td><td>${a.latency.p99Ms}</td><td>${a.healthOverRun ? `${a.healthOverRun.cpu} / ${a.healthOverRun.cpuMax}` : '?'}</td><td>${a.healthOverRun?.loopDelayP99Ms ?? '?'}</td><td>${a.clock ? `${a.clock.offsetUs} ± ${a.clock.uncertaintyUs}${a.clock.applied ? ' (applied)' : ''}` : '?'}</td></tr>`), '</table>');
+  parts.push('<h2>Agents</h2><table><tr><th>agent</th><th>host</th><th>state</th><th>sessions</th><th>msgs</th><th>p99 ms (whole run)</th><th>CPU, ' + esc(CPU_UNIT) + ' (run / max)</th><th>loop p99 ms</th><th>clock offset ± µs</th></tr>',
+    ...o.agents.map((a) => `<tr><td>${esc(a.name)}</td><td>${esc(a.host)}</td><td>${esc(a.state)}${a.why ? ' — ' + esc(a.why) : ''}</td><td>${a.sessions}</td><td>${a.counters.msgs}</td><td>${a.latency.p99Ms}</td><td>${a.healthOverRun ? `${cpuPct(a.healthOverRun.cpu)} / ${cpuPct(a.healthOverRun.cpuMax)}` : '?'}</td><td>${a.healthOverRun?.loopDelayP99Ms ?? '?'}</td><td>${a.clock ? `${a.clock.offsetUs} ± ${a.clock.uncertaintyUs}${a.clock.applied ? ' (applied)' : ''}` : '?'}</td></tr>`), '</table>');
   if (o.warnings.length) parts.push('<h2>Warnings</h2><ul>', ...o.warnings.map((w) => `<li>${esc(w)}</li>`), '</ul>');
   parts.push('<h2>summary.json</h2><details><summary>every figure</summary><pre>', esc(JSON.stringify(summary, null, 2)), '</pre></details></body></html>');
   return parts.join('\n');

@@ -70,6 +70,17 @@ export interface Scenario {
    * reconnects; 0 turns it off; absent: three of the gateway's default heartbeat intervals (DEFAULT_LIVENESS_MS).
    */
   livenessMs?: number;
+  /** `warmup:`: the start of the run kept out of the headline latency and rate (warmup.ts); a file's default is auto, absent: none. */
+  warmup?: WarmupSetting;
+}
+
+/** `auto`: until every connection is open plus a settling margin (warmup.ts); else a fixed length (0: none). */
+export type WarmupSetting = 'auto' | { ms: number };
+
+/** `warmup:` / `--warmup`: auto, or a duration (0 = no warm-up). */
+export function parseWarmup(v: unknown, what: string): WarmupSetting {
+  if (v === undefined || v === null || v === 'auto') return 'auto';
+  return { ms: parseDuration(v, `${what} (auto, or a duration such as 5s; 0 = none)`) };
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
@@ -210,6 +221,7 @@ export function loadScenario(path: string): Scenario {
       }
     })(),
     ...(raw.liveness !== undefined ? { livenessMs: parseLiveness(raw.liveness, file) } : {}),
+    warmup: parseWarmup(raw.warmup, `${file}: warmup`),
   };
 }
 
@@ -220,7 +232,8 @@ export function parseLiveness(v: unknown, file = 'scenario'): number {
   return ms;
 }
 
-const CONNECT_HELP = 'addresses by scheme, space-separated: ws://host:port (WebSocket and gRPC-web), tcp://host:port, grpc://host:port, http://host:port (gRPC-web)';
+const CONNECT_HELP =
+  'addresses by scheme, space-separated: ws://host:port (WebSocket and gRPC-web), tcp://host:port, grpc://host:port, http://host:port (gRPC-web); over TLS wss://, https://, tls:// (raw TCP), grpcs://';
 
 /**
  * A fixed `connect:` target (instead of "router"): one address per protocol,
@@ -236,7 +249,7 @@ export function parseConnect(connect: string): Partial<Record<ClientProtocol, st
     } catch {
       throw new Error(`connect: "${a}" is not a URL (${CONNECT_HELP})`);
     }
-    if (!u.port && (u.protocol === 'tcp:' || u.protocol === 'grpc:')) throw new Error(`connect: "${a}" needs a port`);
+    if (!u.port && ['tcp:', 'grpc:', 'tls:', 'grpcs:'].includes(u.protocol)) throw new Error(`connect: "${a}" needs a port`);
     const hostPort = u.host;
     const base = a.replace(/\/$/, '');
     if (u.protocol === 'ws:' || u.protocol === 'wss:') {
@@ -247,6 +260,9 @@ export function parseConnect(connect: string): Partial<Record<ClientProtocol, st
       out.ws ??= base.replace(/^http/, 'ws');
     } else if (u.protocol === 'tcp:') out.tcp = hostPort;
     else if (u.protocol === 'grpc:') out.grpc = hostPort;
+    // The TLS variants keep their scheme: the connection needs it to know to handshake.
+    else if (u.protocol === 'tls:') out.tcp = `tls://${hostPort}`;
+    else if (u.protocol === 'grpcs:') out.grpc = `grpcs://${hostPort}`;
     else throw new Error(`connect: "${a}" has an unknown scheme (${CONNECT_HELP})`);
   }
   return out;

@@ -133,7 +133,8 @@ export class ReplaySession implements LivenessSubject {
 
   #request(kind: 'subscribe' | 'unsubscribe', topics: string[]): void {
     const ws = this.#ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return; // resubscribed on reconnect
+    // Not open yet (router lookup, handshake, the first reply): #connected sends what changed meanwhile.
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
     const id = this.#reqId++;
     if (!(ws instanceof WebSocket)) ws.request(kind, id, topics);
     else if (this.format === 'protobuf') {
@@ -159,9 +160,8 @@ export class ReplaySession implements LivenessSubject {
     else ws.close(code);
   }
 
-  #path(): string {
-    const streams = [...this.streams].join('/');
-    return `/stream?streams=${streams}${this.format === 'protobuf' ? '&format=protobuf' : ''}`;
+  #path(streams: readonly string[]): string {
+    return `/stream?streams=${streams.join('/')}${this.format === 'protobuf' ? '&format=protobuf' : ''}`;
   }
 
   #scheduleRetry(attempt: number, since: number, why: string, reconnect: boolean): void {
@@ -191,11 +191,13 @@ export class ReplaySession implements LivenessSubject {
     // Retries walk down the router's list: a gateway that just died can stay listed (until the
     // router's probe or the registry drops it), and a refusing one is full; the next is a live choice.
     const url = urls[attempt % urls.length]!;
-    if (this.format !== 'json' && this.format !== 'protobuf') return this.#openConn(new CONNS[this.format](url, [...this.streams]), attempt, since, reconnect, gen);
-    const ws = new WebSocket(`${url}${this.#path()}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
+    // The streams this connection asks for when it connects; requests made before it opens are reconciled then.
+    const initial = [...this.streams];
+    if (this.format !== 'json' && this.format !== 'protobuf') return this.#openConn(new CONNS[this.format](url, initial), initial, attempt, since, reconnect, gen);
+    const ws = new WebSocket(`${url}${this.#path(initial)}`, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: 10_000 });
     this.#ws = ws;
     const track = new TopicTrack();
-    track.subscribed(this.streams, env.meter.nowUs());
+    track.subscribed(initial, env.meter.nowUs());
     this.#track = track;
     let opened = false;
     ws.on('unexpected-response', (_req, res) => {
@@ -223,7 +225,7 @@ export class ReplaySession implements LivenessSubject {
     ws.on('open', () => {
       if (gen !== this.#generation) return;
       opened = true;
-      this.#connected(since, reconnect);
+      this.#connected(since, reconnect, initial);
     });
     const meter = env.meter;
     if (this.format === 'protobuf')
@@ -243,8 +245,14 @@ export class ReplaySession implements LivenessSubject {
     });
   }
 
-  /** The connection is up (any protocol): counted once, with its connect time. */
-  #connected(since: number, reconnect: boolean): void {
+  /**
+   * The connection is up (any protocol): counted once, with its connect time.
+   * Subscribes and unsubscribes applied while it was opening could not be sent
+   * (and were not in `initial`, the streams it connected with): the difference
+   * goes now, else a slow connect (a loaded agent, a gRPC channel's first
+   * connect) silently loses them until the next reconnect.
+   */
+  #connected(since: number, reconnect: boolean, initial: readonly string[]): void {
     const env = this.#env;
     this.#closed = false;
     env.openDelta(1);
@@ -252,6 +260,11 @@ export class ReplaySession implements LivenessSubject {
     if (reconnect) env.meter.counters.reconnects++;
     env.meter.connect.recordValue(Math.max(0, env.clockUs() - since));
     env.liveness?.add(this);
+    const asked = new Set(initial);
+    const dropped = initial.filter((s) => !this.streams.has(s));
+    const added = [...this.streams].filter((s) => !asked.has(s));
+    if (dropped.length) this.#request('unsubscribe', dropped);
+    if (added.length) this.#request('subscribe', added);
   }
 
   /** An open connection ended (any protocol). */
@@ -268,11 +281,11 @@ export class ReplaySession implements LivenessSubject {
   }
 
   /** TCP, gRPC and gRPC-web: one path, the protocol's differences stay in its BenchConn. */
-  #openConn(conn: BenchConn, attempt: number, since: number, reconnect: boolean, gen: number): void {
+  #openConn(conn: BenchConn, initial: readonly string[], attempt: number, since: number, reconnect: boolean, gen: number): void {
     const env = this.#env;
     this.#ws = conn;
     const track = new TopicTrack();
-    track.subscribed(this.streams, env.meter.nowUs());
+    track.subscribed(initial, env.meter.nowUs());
     this.#track = track;
     let opened = false;
     const drop = () => {
@@ -298,7 +311,7 @@ export class ReplaySession implements LivenessSubject {
     conn.on('open', () => {
       if (gen !== this.#generation) return;
       opened = true;
-      this.#connected(since, reconnect);
+      this.#connected(since, reconnect, initial);
     });
     conn.on('message', (d: Buffer) => {
       this.rx = true;

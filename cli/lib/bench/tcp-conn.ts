@@ -10,6 +10,7 @@
 // the timeout, like a connect that never completes.
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { HEARTBEAT_TAG, clientFrame, closeCodeOf, type ClientRequest } from './proto-frames.ts';
 
 export const OPEN = 1;
@@ -33,9 +34,12 @@ export class TcpConn extends EventEmitter {
   constructor(hostPort: string, initialTopics: string[], timeoutMs = 10_000) {
     super();
     const url = new URL(hostPort.includes('://') ? hostPort : `tcp://${hostPort}`);
-    this.#socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true, timeout: timeoutMs });
+    // tls://host:port: the gateway's TCP port in TLS (it advertises that scheme when it has a certificate).
+    const secure = url.protocol === 'tls:';
+    const where = { host: url.hostname, port: Number(url.port), noDelay: true, timeout: timeoutMs };
+    this.#socket = secure ? connectTls(where) : connect(where);
     // The idle timeout stays on until the gateway's first reply (open).
-    this.#socket.once('connect', () => {
+    this.#socket.once(secure ? 'secureConnect' : 'connect', () => {
       if (initialTopics.length) this.#socket.write(frameClient('subscribe', 0, initialTopics));
       else this.#open();
     });

@@ -5,9 +5,10 @@ import { fail } from '../fail.ts';
 import { DATA_DIR_HELP, resolveDataDir } from '../data-dir.ts';
 import { processFault, type ProcessFault } from './process-faults.ts';
 
-export function processFaultCommand(fault: ProcessFault, description: string): typeof Command {
+export function processFaultCommand(fault: ProcessFault, summary: string, description?: string): typeof Command {
   return class ProcessFaultCommand extends Command {
-    static override description = description;
+    static override summary = summary;
+    static override description = description ?? summary;
 
     static override examples = [`<%= config.bin %> chaos ${fault} gateway-1`];
 

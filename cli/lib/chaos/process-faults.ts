@@ -28,6 +28,40 @@ function signalGroup(p: RecordedProcess, sig: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+async function killAndWait(p: RecordedProcess): Promise<void> {
+  signalGroup(p, 'SIGKILL');
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && isAlive(p.pid, p.startTime)) await sleep(20);
+}
+
+/**
+ * How to start a recorded process again. The state file keeps its argv (a
+ * program may rewrite its /proc cmdline: redis-server shows "redis-server
+ * host:port" there, one string, which is not a command). The environment is
+ * the running process's, or this command's once it is gone (`up` passes its
+ * own on unchanged). State files from before argv was recorded fall back to
+ * /proc, which needs the process alive.
+ */
+function launchOf(p: RecordedProcess, alive: boolean): { argv: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+  const env = alive ? readEnviron(p.pid) : process.env;
+  if (p.argv?.length) return { argv: p.argv, cwd: p.cwd ?? process.cwd(), env };
+  if (!alive) throw new Error(`${p.id} (pid ${p.pid}) is not running and the cluster state does not record its command line (started by an older pushctl): restart the cluster`);
+  let argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  // A role of `up --isolate` runs in its own network namespace: the new one starts there too.
+  const netns = spawnSync('ip', ['netns', 'identify', String(p.pid)], { encoding: 'utf8' }).stdout?.trim();
+  if (netns) argv = ['ip', 'netns', 'exec', netns, ...argv];
+  return { argv, cwd: readlinkSync(`/proc/${p.pid}/cwd`), env };
+}
+
+function readEnviron(pid: number): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
+
 /** Applies a fault; returns a line saying what happened. */
 export async function processFault(dataDir: string, fault: ProcessFault, name: string): Promise<string> {
   const p = findRole(dataDir, name);
@@ -44,28 +78,14 @@ export async function processFault(dataDir: string, fault: ProcessFault, name: s
   }
   if (fault === 'kill') {
     if (!alive) throw new Error(`${name} (pid ${p.pid}) is not running`);
-    signalGroup(p, 'SIGKILL');
-    const deadline = Date.now() + 5_000;
-    while (Date.now() < deadline && isAlive(p.pid, p.startTime)) await sleep(20);
+    await killAndWait(p);
     return `killed ${name} (pid ${p.pid}) with SIGKILL`;
   }
-  // restart: the exact command line, working directory and environment the process had.
-  if (!alive) throw new Error(`${name} (pid ${p.pid}) is not running; its command line is only readable while it runs`);
-  let argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  // A role of `up --isolate` runs in its own network namespace: the new one starts there too.
-  const netns = spawnSync('ip', ['netns', 'identify', String(p.pid)], { encoding: 'utf8' }).stdout?.trim();
-  if (netns) argv = ['ip', 'netns', 'exec', netns, ...argv];
-  const cwd = readlinkSync(`/proc/${p.pid}/cwd`);
-  const env = Object.fromEntries(
-    readFileSync(`/proc/${p.pid}/environ`, 'utf8')
-      .split('\0')
-      .filter(Boolean)
-      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-  );
-  signalGroup(p, 'SIGKILL');
-  const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline && isAlive(p.pid, p.startTime)) await sleep(20);
-  // Ports are fixed in the config, so the new process can only bind once the old one's are free: wait for it above.
+  // restart: the argv, working directory and environment it was started with; a process
+  // already gone (killed by `chaos kill`, or crashed) is simply started again.
+  const { argv, cwd, env } = launchOf(p, alive);
+  // Ports are fixed in the config, so the new process can only bind once the old one's are free: wait for that.
+  if (alive) await killAndWait(p);
   const fd = openSync(p.logFile, 'a');
   const child = spawn(argv[0]!, argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
@@ -80,5 +100,7 @@ export async function processFault(dataDir: string, fault: ProcessFault, name: s
     if (st !== undefined) rec.startTime = st;
     writeState(state);
   }
-  return `restarted ${name}: pid ${p.pid} killed, pid ${child.pid} started with the same command line (log ${p.logFile})`;
+  return alive
+    ? `restarted ${name}: pid ${p.pid} killed, pid ${child.pid} started with the same command line (log ${p.logFile})`
+    : `started ${name} again (pid ${p.pid} was not running): pid ${child.pid}, same command line (log ${p.logFile})`;
 }

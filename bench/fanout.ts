@@ -7,16 +7,24 @@
 // publish time → client receipt) at half of (b)'s saturated rate; writes
 // reports/<time>-fanout/{summary.json,latency.hlog}. Everything it starts is
 // stopped at the end, on Ctrl-C, on error, and at the hard time cap.
+// --mix (issue 14): each subscription's stream kind follows weights
+// (lib/stream-mix.ts); the feed's trade rate stays the search's knob, and the
+// expected deliveries per step are Σ subscriptions × that kind's frames/s at
+// the rate (tickers keep their 1 s cadence, depth@100ms ≤ 10/s, …). Fairness:
+// (b) runs first; (a) then replays the pipeline's own frames at (b)'s
+// saturated rate (lib/mix-tape.ts: the feed's simulator in virtual time, the
+// gateway's codec), so both send the same kinds, proportions and sizes.
 import { parseArgs } from 'node:util';
-import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mkdirSync } from 'node:fs';
 import { build, decodeFromCompressedBase64 } from 'hdr-histogram-js';
-import { startCluster, startRole, waitFor, type RoleProc, type TestCluster } from '../test/helpers/cluster.ts';
+import { getJson, parsePins, pinProcs, startPipeline } from './lib/pipeline.ts';
+import { cleanupList } from './lib/cleanups.ts';
 import { BenchChild } from './lib/child.ts';
 import { LoadFleet, type FleetSnap } from './lib/load-fleet.ts';
+import { keptUp, MAX_STEP_P99_MS, MIN_DELIVERED_SHARE } from './lib/kept-up.ts';
 import { planSubscriptions, streamUrl, type SubscriptionPlan } from './lib/subscriptions.ts';
+import { expectedMixPerSec, parseMix, planMixSubscriptions, type MixPlan } from './lib/stream-mix.ts';
 import { cpuWindow, writesWindow } from './lib/proc-cpu.ts';
 import { profilesIn, summariseProfile } from './lib/cpu-profile.ts';
 import type { RawStopReply } from './lib/raw-broadcast-server.ts';
@@ -28,14 +36,11 @@ import {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RAW_ENTRY = join(ROOT, 'bench', 'lib', 'raw-broadcast-server.ts');
 
-// Saturation search: a step kept up when at least this share of the expected
-// messages arrived and p99 stayed under this bound (a growing backlog shows as
-// both; the bound is of the order of the raw baseline's own p99 when it is
-// saturated). Only steps that kept up count as the saturated rate: an
+// Saturation search: a step kept up by the shared rule (lib/kept-up.ts: at
+// least 95 % of the expected messages arrived and p99 stayed under 1 s; a
+// growing backlog shows as both). Only steps that kept up count as the saturated rate: an
 // overloaded step can deliver a burst of backlog (over 100 % of its rate) at
 // seconds of latency, which is not a rate the pipeline sustains.
-const MIN_DELIVERED_SHARE = 0.95;
-const MAX_STEP_P99_MS = 1_000;
 // After an overload, "recovered" means keeping up again at an ordinary latency.
 const RECOVERED_P99_MS = 100;
 const SETTLE_MS = 1_000;
@@ -45,6 +50,11 @@ const REFINE_STEPS = 3;
 // kernel's loopback buffers (MBs per socket, shared memory) never fill up.
 const RAW_ACK_EVERY = 64;
 const RAW_WINDOW = 1024;
+// The feed's cadences as lib/pipeline.ts starts it (the mix's per-kind rates follow from them).
+const CADENCES = { tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000 };
+// The raw server's mix tape: up to this many virtual seconds / frames.
+const TAPE_SECONDS = 4;
+const TAPE_MAX_ENTRIES = 200_000;
 
 interface Options {
   clients: number;
@@ -67,6 +77,10 @@ interface Options {
   /** Gateway flushIntervalMs and feed publishIntervalMs; unset: the roles' defaults. */
   flushMs?: number;
   publishMs?: number;
+  /** --mix spec as given (undefined: trade streams only, as before). */
+  mix?: string;
+  /** --mix with --phases raw: the trade rate whose frames the raw phase replays. */
+  rawRate?: number;
 }
 
 function parseOptions(): Options {
@@ -89,6 +103,8 @@ function parseOptions(): Options {
       pin: { type: 'string', default: '' },
       'flush-ms': { type: 'string' },
       'publish-ms': { type: 'string' },
+      mix: { type: 'string' },
+      'raw-rate': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -97,7 +113,12 @@ function parseOptions(): Options {
     console.log(`usage: npm run bench:fanout -- [options]
   --clients N            WebSocket clients (1000)
   --symbols S            symbols (100)
-  --topics-per-client K  <sym>@trade streams per client, round-robin (10)
+  --topics-per-client K  streams per client, symbols round-robin (10); <sym>@trade unless --mix
+  --mix KIND:W,...|population
+                         stream kinds by weight, e.g. ticker:40,depth@100ms:30,trade:20,bookTicker:10;
+                         population = ticker:35,depth@100ms:30,trade:15,bookTicker:10,kline_1m:5,miniTicker:5
+                         (kinds: trade ticker miniTicker bookTicker depth depth@100ms kline_1m; docs/bench.md)
+  --raw-rate R           with --mix and --phases raw: the trade rate whose frames (a) replays
   --duration SECONDS     measured seconds of the raw phase and of the half-load run (10)
   --format json|protobuf client encoding (json)
   --out DIR              report root (reports)
@@ -144,7 +165,14 @@ function parseOptions(): Options {
     ...(values['latency-rate'] !== undefined ? { latencyRate: int('latency-rate', values['latency-rate'], 0.01, 100_000) } : {}),
     ...(values['flush-ms'] !== undefined ? { flushMs: int('flush-ms', values['flush-ms'], 0, 1_000) } : {}),
     ...(values['publish-ms'] !== undefined ? { publishMs: int('publish-ms', values['publish-ms'], 1, 1_000) } : {}),
+    ...(values.mix !== undefined ? { mix: values.mix } : {}),
+    ...(values['raw-rate'] !== undefined ? { rawRate: int('raw-rate', values['raw-rate'], 0.01, 100_000) } : {}),
   };
+  if (o.mix !== undefined) parseMix(o.mix); // a bad spec fails here, before anything starts
+  if (o.rawRate !== undefined && o.mix === undefined) throw new Error('--raw-rate only applies with --mix');
+  if (o.mix !== undefined && o.phases.has('raw') && !o.phases.has('pipeline') && o.rawRate === undefined) {
+    throw new Error('--mix with --phases raw needs --raw-rate (the trade rate whose frames the raw phase replays)');
+  }
   // Each phase: connect + settle + measure; each step: settle + measure, plus recovery after a failed one.
   // Raw phase, saturation steps, one recovery probe, up to 1 + REFINE_STEPS + 1 fresh clusters with reconnects.
   const estimate = 120 + 2 * o.duration + o.maxSteps * (o.stepSeconds + 3) + RECOVER_MAX_MS / 1000 + (REFINE_STEPS + 2) * 40;
@@ -152,53 +180,33 @@ function parseOptions(): Options {
   return o;
 }
 
-function parsePins(spec: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of spec.split(',').filter(Boolean)) {
-    const m = /^([a-z-]+)=([0-9][0-9,-]*)$/.exec(part.trim());
-    if (!m) throw new Error(`--pin: "${part}" is not ROLE=CPUS (e.g. gateway=1 or load-clients=0-1)`);
-    out[m[1]!] = m[2]!.replace(/,/g, ' ').trim().replace(/ /g, ',');
-  }
-  return out;
-}
-
-/** Applies --pin to every thread of the named processes (taskset -a). */
-function pinProcs(procs: Record<string, number>, pins: Record<string, string>): void {
-  for (const [name, pid] of Object.entries(procs)) {
-    const key = Object.keys(pins).find((k) => name === k || name.startsWith(`${k}-`) || (name === 'raw-server' && k === 'gateway'));
-    if (!key || !pid) continue;
-    const r = spawnSync('taskset', ['-a', '-pc', pins[key]!, String(pid)], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`--pin ${key}=${pins[key]}: taskset failed for ${name} (pid ${pid}): ${(r.stderr || r.error?.message || '').trim()}`);
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round = (n: number, d = 0) => Math.round(n * 10 ** d) / 10 ** d;
+const isMix = (p: SubscriptionPlan): p is MixPlan => 'mix' in p;
+
+/** Deliveries per second the plan expects at `rate` trades/s/sym. */
+function expectedFor(plan: SubscriptionPlan, rate: number): number {
+  return isMix(plan) ? expectedMixPerSec(plan, rate, CADENCES) : rate * plan.totalSubscriptions;
+}
+
+/** The trade rate at which the plan expects `perSec` deliveries (a mix: bisection, expectedFor grows with the rate). */
+function rateFor(plan: SubscriptionPlan, perSec: number): number {
+  if (!isMix(plan)) return perSec / plan.totalSubscriptions;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 40 && expectedFor(plan, hi) < perSec; i++) hi *= 2;
+  for (let i = 0; i < 50; i++) {
+    const mid = (lo + hi) / 2;
+    if (expectedFor(plan, mid) < perSec) lo = mid;
+    else hi = mid;
+  }
+  // Tickers and klines alone may already exceed perSec: the lowest rate that still trades.
+  return Math.max(hi, 0.01);
+}
 
 // --- everything the run started, stopped in reverse order, once
-const cleanups: Array<{ what: string; fn: () => Promise<void> }> = [];
-let cleaning: Promise<void> | undefined;
-function onCleanup(what: string, fn: () => Promise<void>): void {
-  cleanups.push({ what, fn });
-}
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const c of cleanups.splice(0).reverse()) {
-      try {
-        await Promise.race([c.fn(), sleep(15_000).then(() => { throw new Error('timed out'); })]);
-      } catch (err) {
-        console.error(`cleanup of ${c.what} failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  })();
-  return cleaning;
-}
+const { onCleanup, cleanup } = cleanupList();
 
-async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: HTTP ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
 interface Measured {
   snap: FleetSnap;
@@ -311,15 +319,21 @@ function deliveryFacts(s: FleetSnap) {
 
 // --- (a) raw broadcast baseline
 /** pacedRate (trades/s/sym): the raw server at the pipeline's half-load rate, for a latency floor; else saturated. */
-async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[], pacedRate?: number) {
+/** tapeRate (--mix only): the trade rate whose frames the raw server replays (mix-tape.ts). */
+async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[], pacedRate?: number, tapeRate?: number) {
   console.log(
     pacedRate
       ? `\n(a') raw ws broadcast paced at the pipeline's half-load rate, ${round(pacedRate, 3)} trades/s/sym: the latency floor of this machine`
-      : `\n(a) raw ws broadcast: ${o.clients} clients × ${o.topicsPerClient} streams over ${o.symbols} symbols`,
+      : `\n(a) raw ws broadcast: ${o.clients} clients × ${o.topicsPerClient} streams over ${o.symbols} symbols` +
+          (isMix(plan) ? `, the pipeline's frames at ${round(tapeRate ?? 0, 3)} trades/s/sym` : ''),
   );
-  const raw = new BenchChild('raw-server', RAW_ENTRY, [JSON.stringify({ symbols: plan.symbols, format: o.format, maxMs: capMs, highWaterBytes: 64 * 1024, ackEvery: RAW_ACK_EVERY, window: RAW_WINDOW })]);
+  const mix = isMix(plan)
+    ? { streams: [...new Set(plan.clients.flat())], rate: tapeRate ?? pacedRate ?? 1, ...CADENCES, seconds: TAPE_SECONDS, maxEntries: TAPE_MAX_ENTRIES }
+    : undefined;
+  const raw = new BenchChild('raw-server', RAW_ENTRY, [JSON.stringify({ symbols: plan.symbols, format: o.format, maxMs: capMs, highWaterBytes: 64 * 1024, ackEvery: RAW_ACK_EVERY, window: RAW_WINDOW, ...(mix ? { mix } : {}) })]);
   onCleanup('raw server', () => raw.kill());
-  const { port } = await raw.waitFor<{ type: 'ready'; port: number }>('ready', 20_000);
+  // A mix tape is recorded before 'ready' (seconds of simulation at high rates).
+  const { port } = await raw.waitFor<{ type: 'ready'; port: number }>('ready', mix ? 90_000 : 20_000);
   const fleet = await LoadFleet.start(o.loadProcs, capMs);
   onCleanup('raw-phase load clients', () => fleet.stop());
   const base = `ws://127.0.0.1:${port}`;
@@ -343,9 +357,10 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
     connected: conn.open,
     connectMs: conn.ms,
     frameBytes: stopped.frameBytes,
+    ...(mix ? { tapeRate: round(mix.rate, 3) } : {}),
     server: { ticks: stopped.ticks, framesBuilt: stopped.frames, writes: stopped.writes, skippedNoCredit: stopped.skipped, acks: stopped.acks, ackEvery: RAW_ACK_EVERY, window: RAW_WINDOW },
     ...(pacedRate
-      ? { pacedRate: round(pacedRate, 3), expectedPerSec: round(pacedRate * plan.totalSubscriptions), latency: m.latency }
+      ? { pacedRate: round(pacedRate, 3), expectedPerSec: round(expectedFor(plan, pacedRate)), latency: m.latency }
       : // Saturated on purpose: mostly the credit window queued in flight, not a latency target.
         { latencyAtSaturation: m.latency }),
     writesPerSec: m.senderWritesPerSec,
@@ -379,120 +394,23 @@ interface Step {
   ok: boolean;
 }
 
-interface Pipeline {
-  cluster: TestCluster;
-  feed: RoleProc;
-  tap: LoadFleet;
-  gatewayUrl: string;
-  gatewayHttpUrl: string;
-  procs: Record<string, number>;
-  setRate(rate: number): Promise<unknown>;
-  feedLagMs(): Promise<number | null>;
-  roleStats(): Promise<Record<string, unknown>>;
-  stop(): Promise<void>;
-}
-
-/** A fresh cluster (nats, router, server, feed at startRate, gateway) with the fleet's clients connected to it. */
-async function startPipeline(o: Options, plan: SubscriptionPlan, fleet: LoadFleet, startRate: number, profileDir: string, capMs: number): Promise<Pipeline> {
-  const withProfile = async <T>(role: string, fn: () => Promise<T>): Promise<T> => {
-    if (!o.profile.has(role)) return fn();
-    const before = process.env.NODE_OPTIONS;
-    const dir = join(profileDir, role);
-    mkdirSync(dir, { recursive: true });
-    process.env.NODE_OPTIONS = `${before ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim();
-    try {
-      return await fn();
-    } finally {
-      if (before === undefined) delete process.env.NODE_OPTIONS;
-      else process.env.NODE_OPTIONS = before;
-    }
-  };
-  // The roles start one by one (not through startCluster's feed) so a profile covers exactly one role.
-  const cluster: TestCluster = await startCluster({ servers: 0, gateways: 0, feed: false });
-  let feed: RoleProc | undefined;
-  let tap: LoadFleet | undefined;
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
-      await fleet.closeConnections();
-      await tap?.stop();
-      await feed?.kill();
-      await cluster.stop();
-    })());
-  onCleanup('pipeline cluster (nats, router, server, feed, gateway, bus tap)', stop);
-  // A tenth of the symbols is plenty for the feed → NATS figure, at a tenth of the tap's cost (a process only (b) has).
-  tap = await LoadFleet.tap(cluster.nats.url, capMs, plan.symbols.filter((_, i) => i % 10 === 0).map((s) => `md.trade.${s}`));
-  await withProfile('server', () => cluster.startServer(1));
-  feed = await withProfile('feed', () =>
-    startRole('feed', {
-      id: 'feed-1', nats: cluster.nats.url, routers: [cluster.routerUrl], adminPort: 0, heartbeatMs: 300,
-      symbols: o.symbols, rate: startRate, tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000,
-      ...(o.publishMs !== undefined ? { publishIntervalMs: o.publishMs } : {}),
-    }),
-  );
-  await waitFor(async () => (await getJson<{ symbols: string[] }>(`${cluster.routerUrl}/v1/symbols`)).symbols.length >= o.symbols, 15_000, 'the feed symbols at the router');
-  // Admission control would only slow the benchmark's own connect burst.
-  await withProfile('gateway', () => cluster.startGateway(1, { acceptRate: 100_000, ...(o.flushMs !== undefined ? { flushIntervalMs: o.flushMs } : {}) }));
-  const gateways = await getJson<{ gateways: { id: string; url: string }[] }>(`${cluster.routerUrl}/v1/gateways?protocol=ws`);
-  const gatewayUrl = gateways.gateways[0]?.url;
-  if (!gatewayUrl) throw new Error('the router lists no ws gateway');
-  const conn = await fleet.connect(plan.clients.map((s) => streamUrl(gatewayUrl, s, o.format)), 60_000);
-  console.log(`  gateway ${gatewayUrl}: connected ${conn.open}/${o.clients} in ${conn.ms} ms${conn.failed ? ` (${conn.failed} failed: ${conn.errors.join('; ')})` : ''}`);
-  if (conn.open === 0) throw new Error('pipeline phase: no client could connect');
-  // Let the gateway's upstream subscriptions settle.
-  await sleep(SETTLE_MS);
-
-  const gw = cluster.gateways[0]!;
-  const server = cluster.servers[0]!;
-  const f = feed;
-  const statsOf = async (url: string) => {
-    try {
-      return await getJson<Record<string, unknown>>(`${url}/stats`);
-    } catch {
-      return null;
-    }
-  };
-  const procs = {
-    nats: cluster.nats.proc.pid ?? 0,
-    feed: f.proc.pid ?? 0,
-    server: server.proc.pid ?? 0,
-    gateway: gw.proc.pid ?? 0,
-    router: cluster.routers[0]!.proc.pid ?? 0,
-    'bus-tap': tap.pids[0]!,
-    ...Object.fromEntries(fleet.pids.map((p, i) => [`load-clients-${i + 1}`, p])),
-  };
-  pinProcs(procs, o.pin);
-  return {
-    cluster,
-    feed: f,
-    tap,
-    gatewayUrl,
-    gatewayHttpUrl: gw.urls.http!,
-    procs,
-    setRate: (rate) => getJson(`${f.urls.admin}/admin/config`, { method: 'POST', body: JSON.stringify({ rate }), headers: { 'content-type': 'application/json' } }),
-    feedLagMs: async () => ((await statsOf(f.urls.admin!)) as { maxLagMs?: number } | null)?.maxLagMs ?? null,
-    roleStats: async () => ({ gateway: await statsOf(gw.urls.http!), server: await statsOf(server.urls.admin!), feed: await statsOf(f.urls.admin!) }),
-    stop,
-  };
-}
-
 async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, intervals: IntervalHistogram[], profileDir: string) {
   console.log(`\n(b) pipeline feed → NATS → push-server → gateway: same ${o.clients} clients and streams`);
   const fleet = await LoadFleet.start(o.loadProcs, capMs);
   onCleanup('pipeline load clients', () => fleet.stop());
-  let pipe = await startPipeline(o, plan, fleet, o.startRate, profileDir, capMs);
+  let pipe = await startPipeline(o, plan, fleet, o.startRate, profileDir, capMs, onCleanup);
   const gatewayUrl = pipe.gatewayUrl;
-  const expectedPerSec = (rate: number) => rate * plan.totalSubscriptions;
+  const expectedPerSec = (rate: number) => expectedFor(plan, rate);
   let restarts = 0;
 
   const runStep = async (rate: number, i: number): Promise<Step> => {
     await pipe.setRate(rate);
     await sleep(SETTLE_MS);
-    const m = await measure(fleet, pipe.procs, 'gateway', o.stepSeconds, `step${i}`, pipe.tap, pipe.gatewayHttpUrl);
+    const m = await measure(fleet, pipe.procs, 'gateway', o.stepSeconds, `step${i}`, pipe.tap, pipe.gatewayAdminUrl);
     intervals.push(...m.intervals);
     const expected = expectedPerSec(rate);
     const share = m.snap.eventsPerSec / expected;
-    const ok = share >= MIN_DELIVERED_SHARE && m.latency.p99Ms <= MAX_STEP_P99_MS;
+    const ok = keptUp(m.snap.eventsPerSec, expected, m.latency.p99Ms);
     const step: Step = {
       rate: round(rate, 3), expectedPerSec: round(expected), deliveredPerSec: round(m.snap.eventsPerSec),
       sustainedPerSec: round(Math.min(m.snap.eventsPerSec, expected)), deliveredShare: round(share, 3),
@@ -530,7 +448,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   const restart = async () => {
     restarts++;
     await pipe.stop();
-    pipe = await startPipeline(o, plan, fleet, Math.min(o.startRate, 1), profileDir, capMs);
+    pipe = await startPipeline(o, plan, fleet, Math.min(o.startRate, 1), profileDir, capMs, onCleanup);
   };
 
   const steps: Step[] = [];
@@ -565,9 +483,9 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   if (steps.length && !kept.length) throw new Error(`the pipeline kept up at no step (first rate ${o.startRate}/s/sym): lower --start-rate`);
   const best = kept.length
     ? kept.reduce((a, s) => (s.sustainedPerSec > a.sustainedPerSec ? s : a), kept[0]!)
-    : { sustainedPerSec: 2 * o.latencyRate! * plan.totalSubscriptions, rate: 2 * o.latencyRate! };
+    : { sustainedPerSec: 2 * expectedFor(plan, o.latencyRate!), rate: 2 * o.latencyRate! };
   const saturated = bad !== 0;
-  const halfRate = best.sustainedPerSec / 2 / plan.totalSubscriptions;
+  const halfRate = o.latencyRate && isMix(plan) ? o.latencyRate : rateFor(plan, best.sustainedPerSec / 2);
   if (o.latencyRate) console.log(`  --latency-rate ${o.latencyRate}: no saturation search`);
   else console.log(
     `  best sustained (≥ ${MIN_DELIVERED_SHARE * 100} % delivered, p99 ≤ ${MAX_STEP_P99_MS} ms) ${fmtRate(best.sustainedPerSec)} at rate ${best.rate}/s/sym${saturated ? '' : ' (never saturated within --max-steps: a lower bound)'}` +
@@ -578,7 +496,7 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
   await restart();
   await pipe.setRate(halfRate);
   await sleep(2 * SETTLE_MS);
-  const m = await measure(fleet, pipe.procs, 'gateway', o.duration, 'half', pipe.tap, pipe.gatewayHttpUrl);
+  const m = await measure(fleet, pipe.procs, 'gateway', o.duration, 'half', pipe.tap, pipe.gatewayAdminUrl);
   intervals.push(...m.intervals);
   const roleStats = await pipe.roleStats();
   console.log(`  half load: delivered ${fmtRate(m.snap.eventsPerSec)} (expected ${fmtRate(expectedPerSec(halfRate))}) · ${fmtLatency(m.latency)}`);
@@ -634,21 +552,24 @@ async function main(): Promise<void> {
     });
   }
 
-  const plan = planSubscriptions(o.clients, o.symbols, o.topicsPerClient);
+  const plan = o.mix !== undefined ? planMixSubscriptions(o.clients, o.symbols, o.topicsPerClient, parseMix(o.mix)) : planSubscriptions(o.clients, o.symbols, o.topicsPerClient);
   const machine = machineInfo(ROOT);
   const perSymbol = [Math.min(...plan.subscribersPerSymbol), Math.max(...plan.subscribersPerSymbol)];
   console.log(
-    `bench:fanout · ${o.clients} clients × ${o.topicsPerClient} trade streams, ${o.symbols} symbols (${perSymbol[0] === perSymbol[1] ? perSymbol[0] : perSymbol.join('–')} subscribers per symbol)` +
+    `bench:fanout · ${o.clients} clients × ${o.topicsPerClient} ${isMix(plan) ? `streams (mix ${Object.entries(plan.perKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : 'trade streams'}, ${o.symbols} symbols (${perSymbol[0] === perSymbol[1] ? perSymbol[0] : perSymbol.join('–')} subscribers per symbol)` +
       ` · ${o.format} · ${machine.cpus} CPUs · node ${process.version} · load ${(machine.loadavgAtStart as number[]).join(' ')} · cap ${o.maxSeconds} s`,
   );
   const intervals: IntervalHistogram[] = [];
   const reportRoot = o.out;
   const profileDir = join(reportRoot, `${startedAt.toISOString().replace(/[:.]/g, '-')}-fanout`, 'profiles');
 
-  const raw = o.phases.has('raw') ? await runRaw(o, plan, capMs, intervals) : undefined;
+  // A mix's raw phase replays the pipeline's frames at its saturated rate, so the pipeline goes first.
+  const mixed = isMix(plan);
+  let raw = o.phases.has('raw') && !mixed ? await runRaw(o, plan, capMs, intervals) : undefined;
   const pipeline = o.phases.has('pipeline') ? await runPipeline(o, plan, capMs, intervals, profileDir) : undefined;
+  if (o.phases.has('raw') && mixed) raw = await runRaw(o, plan, capMs, intervals, undefined, pipeline?.saturatedRate ?? pipeline?.halfLoad.rate ?? o.rawRate);
   // The same clients from a bare server at the pipeline's half-load rate: what latency this machine allows at that rate.
-  const rawAtHalf = raw && pipeline ? await runRaw(o, plan, capMs, intervals, pipeline.halfLoad.rate) : undefined;
+  const rawAtHalf = raw && pipeline ? await runRaw(o, plan, capMs, intervals, pipeline.halfLoad.rate, pipeline.halfLoad.rate) : undefined;
   await cleanup();
   clearTimeout(hardCap);
 
@@ -664,8 +585,14 @@ async function main(): Promise<void> {
     command: `npm run bench:fanout -- ${process.argv.slice(2).join(' ')}`.trim(),
     options: { ...o, phases: [...o.phases], profile: [...o.profile] },
     machine,
-    plan: { totalSubscriptions: plan.totalSubscriptions, subscribersPerSymbol: perSymbol },
-    feed: { tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000, note: 'every trade also publishes a depth diff; clients subscribe to trades only' },
+    plan: {
+      totalSubscriptions: plan.totalSubscriptions, subscribersPerSymbol: perSymbol,
+      ...(isMix(plan) ? { mix: plan.mix, subscriptionsPerKind: plan.perKind } : {}),
+    },
+    feed: {
+      tickerMs: 1000, klineMs: 1000, depthSnapshotMs: 1000,
+      note: `each trade moves the book; its changes go out as 100 ms and 1 s depth diffs; ${isMix(plan) ? 'clients subscribe per --mix; expected deliveries per kind follow lib/stream-mix.ts kindRate' : 'clients subscribe to trades only'}`,
+    },
     raw,
     pipeline,
     rawAtHalfLoad: rawAtHalf,

@@ -9,6 +9,7 @@ interface ProfileNode {
 }
 interface CpuProfile {
   nodes: ProfileNode[];
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -20,15 +21,22 @@ export interface HotFunction {
   pct: number;
 }
 
-/** Self time per function, as a share of the busy (non-idle) time. */
-export function summariseProfile(file: string, root: string, top = 20): { totalMs: number; busyMs: number; functions: HotFunction[] } {
+/**
+ * Self time per function, as a share of the busy (non-idle) time; with a
+ * window (µs on the profile's clock, CLOCK_MONOTONIC on Linux), only the
+ * samples taken within it.
+ */
+export function summariseProfile(file: string, root: string, top = 20, window?: { fromUs: number; toUs: number }): { totalMs: number; busyMs: number; functions: HotFunction[] } {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<string, { fn: string; where: string; us: number }>();
   let total = 0;
+  let at = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     const n = byId.get(p.samples[i]!);
     const dt = p.timeDeltas[i] ?? 0;
+    at += dt;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
     if (!n || dt <= 0) continue;
     total += dt;
     const cf = n.callFrame;

@@ -1,12 +1,19 @@
 // A load-client process: holds many WebSocket connections (no
 // permessage-deflate), counts what arrives and records receive time − pt
 // into an HDR histogram (µs). The parent drives it over IPC: connect, snap
-// (counts and the encoded histogram since the last snap), close.
+// (counts and the encoded histogram since the last snap), close. Each
+// connection speaks a wire protocol over the same raw `ws` client: 'ws'
+// (streams in the URL: the gateway, the bare server, nchan) or 'socketio'
+// (Engine.IO framing spoken directly: open, namespace connect, subscribe,
+// pongs; see peers/engineio.ts).
 import WebSocket from 'ws';
 import { build, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import { guardChild, reply, type IpcMessage } from './child.ts';
 import { nowUs } from './clock.ts';
 import { jsonPublishTimeUs, protobufPublishTimeUs } from './frame-time.ts';
+import { engineIoStep } from './peers/engineio.ts';
+
+export type WireProtocol = 'ws' | 'socketio';
 
 export interface SnapReply extends IpcMessage {
   type: 'snap';
@@ -99,7 +106,7 @@ function main(): void {
   };
 
   /** Opens one connection; retries refusals (503 admission control) a bounded number of times. */
-  const connectOne = (url: string, deadline: number, counters: { retries: number }, ackEvery: number): Promise<string | undefined> =>
+  const connectOne = (url: string, deadline: number, counters: { retries: number }, ackEvery: number, protocol: WireProtocol, topics: string[]): Promise<string | undefined> =>
     new Promise((resolve) => {
       let attempt = 0;
       const tryOnce = () => {
@@ -122,11 +129,13 @@ function main(): void {
           fail(`HTTP ${res.statusCode}`, res.statusCode === 503);
         });
         ws.on('error', (err) => fail(err.message, true));
-        ws.on('open', () => {
+        const opened = () => {
           settled = true;
           open++;
           sockets.push(ws);
-          if (ackEvery > 0) {
+          if (protocol !== 'ws') {
+            // Events already flow through the Engine.IO listener.
+          } else if (ackEvery > 0) {
             // Credit for the raw baseline: it keeps at most a window of unacknowledged messages per socket.
             let unacked = 0;
             ws.on('message', (d: Buffer, b: boolean) => {
@@ -143,7 +152,25 @@ function main(): void {
             closeCodes[code] = (closeCodes[code] ?? 0) + 1;
           });
           resolve(undefined);
-        });
+        };
+        if (protocol === 'ws') ws.on('open', opened);
+        else {
+          // Socket.IO: counted open once the namespace accepted it and the subscribe went out.
+          let joined = false;
+          ws.on('message', (d: Buffer, b: boolean) => {
+            const step = engineIoStep(d, topics);
+            if (step.kind === 'data') {
+              if (joined) onMessage(d, b);
+              return;
+            }
+            if (step.kind === 'refused') return fail(step.reason, false);
+            ws.send(step.send);
+            if (step.kind === 'connected' && !joined) {
+              joined = true;
+              opened();
+            }
+          });
+        }
       };
       tryOnce();
     });
@@ -153,6 +180,8 @@ function main(): void {
       const urls = m.urls as string[];
       const concurrency = Number(m.concurrency ?? 50);
       const ackEvery = Number(m.ackEvery ?? 0);
+      const protocol = (m.protocol ?? 'ws') as WireProtocol;
+      const topics = (m.topics ?? []) as string[][];
       const started = Date.now();
       const deadline = started + Number(m.timeoutMs ?? 30_000);
       const errors: string[] = [];
@@ -161,7 +190,8 @@ function main(): void {
       let next = 0;
       const worker = async () => {
         while (next < urls.length && Date.now() < deadline) {
-          const err = await connectOne(urls[next++]!, deadline, counters, ackEvery);
+          const i = next++;
+          const err = await connectOne(urls[i]!, deadline, counters, ackEvery, protocol, topics[i] ?? []);
           if (err) {
             failed++;
             if (errors.length < 5) errors.push(err);

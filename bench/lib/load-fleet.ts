@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { BenchChild } from './child.ts';
-import type { ConnectReply, SnapReply } from './load-clients.ts';
+import type { ConnectReply, SnapReply, WireProtocol } from './load-clients.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ENTRY = join(HERE, 'load-clients.ts');
@@ -69,12 +69,18 @@ export class LoadFleet {
     return this.children.map((c) => c.pid);
   }
 
-  /** Opens every URL, round-robin over the processes; bounded by timeoutMs. With ackEvery, clients send a tiny frame per that many messages (raw baseline's credit). */
-  async connect(urls: string[], timeoutMs: number, ackEvery = 0): Promise<{ open: number; failed: number; retries: number; errors: string[]; ms: number }> {
+  /** Opens every URL, round-robin over the processes; bounded by timeoutMs. With ackEvery, clients send a tiny frame per that many messages (raw baseline's credit); protocol 'socketio' subscribes each to topics[i] after the Engine.IO handshake. */
+  async connect(urls: string[], timeoutMs: number, ackEvery = 0, protocol: WireProtocol = 'ws', topics: string[][] = []): Promise<{ open: number; failed: number; retries: number; errors: string[]; ms: number }> {
     const parts = this.children.map(() => [] as string[]);
-    urls.forEach((u, i) => parts[i % parts.length]!.push(u));
+    const topicParts = this.children.map(() => [] as string[][]);
+    urls.forEach((u, i) => {
+      parts[i % parts.length]!.push(u);
+      topicParts[i % parts.length]!.push(topics[i] ?? []);
+    });
     const replies = await Promise.all(
-      this.children.map((c, i) => c.request<ConnectReply>({ type: 'connect', urls: parts[i]!, concurrency: 50, timeoutMs, ackEvery }, timeoutMs + 15_000)),
+      this.children.map((c, i) =>
+        c.request<ConnectReply>({ type: 'connect', urls: parts[i]!, concurrency: 50, timeoutMs, ackEvery, protocol, topics: topicParts[i]! }, timeoutMs + 15_000),
+      ),
     );
     return {
       open: replies.reduce((a, r) => a + r.open, 0),

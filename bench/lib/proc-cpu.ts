@@ -30,7 +30,7 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 /** A process and its descendants (a launcher may wrap the real binary in a shell). */
-function processTree(root: number): number[] {
+export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
   try {
     for (const d of readdirSync('/proc')) {
@@ -102,8 +102,9 @@ export function writesWindow(procs: Record<string, number>): { end(): Record<str
   };
 }
 
-/** Start a window over named processes (each with its descendants); end() gives each one's CPU share (1.0 = one core). */
-export function cpuWindow(procs: Record<string, number>): { end(): Record<string, number | null> } {
+/** Start a window over named processes (each with its descendants); end() gives each one's CPU share (1.0 = one core), to `digits` decimals. */
+export function cpuWindow(procs: Record<string, number>, digits = 2): { end(): Record<string, number | null> } {
+  const scale = 10 ** digits;
   const t0 = performance.now();
   const start = Object.fromEntries(Object.entries(procs).map(([name, pid]) => [name, treeSample(pid, cpuSeconds)]));
   return {
@@ -112,7 +113,7 @@ export function cpuWindow(procs: Record<string, number>): { end(): Record<string
       const out: Record<string, number | null> = {};
       for (const [name, pid] of Object.entries(procs)) {
         const d = delta(start[name], treeSample(pid, cpuSeconds));
-        out[name] = d === undefined || secs <= 0 ? null : Math.round((d / secs) * 100) / 100;
+        out[name] = d === undefined || secs <= 0 ? null : Math.round((d / secs) * scale) / scale;
       }
       return out;
     },

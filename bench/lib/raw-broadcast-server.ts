@@ -11,6 +11,9 @@
 // Paced mode ('start' with a rate): the same server emits each symbol's trades
 // at evenly spaced intended times (pt = that time, as the feed stamps it), so
 // its latency at a given rate is the floor a pipeline at that rate compares to.
+// Mix mode (`mix` in the options, bench:fanout --mix): instead of trades it
+// plays a tape of the pipeline's own frames for the subscribed streams
+// (mix-tape.ts), in tape order when saturated, at the tape's times when paced.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
@@ -20,6 +23,8 @@ import { EventSchema } from '../../proto/gen/market_pb.js';
 import { frameField1 } from '../../system/common/link-codec.ts';
 import { guardChild, reply, type IpcMessage } from './child.ts';
 import { nowUs } from './clock.ts';
+import { recordTape, stampPayload, type TapeOptions } from './mix-tape.ts';
+import { topicOfStreamName } from '../../system/common/topics.ts';
 
 interface FrameOptions { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }
 // ws exports Sender as an ESM named export; @types/ws does not declare it.
@@ -33,6 +38,8 @@ export interface RawServerOptions {
   /** Clients acknowledge every ackEvery messages; at most `window` may be unacknowledged. */
   ackEvery: number;
   window: number;
+  /** Mix mode: the tape to record (symbols come from the top-level option). */
+  mix?: Omit<TapeOptions, 'symbols' | 'format'>;
 }
 
 export interface RawStopReply extends IpcMessage {
@@ -75,6 +82,11 @@ function main(): void {
     priceCents: 100_000 + i * 3_217, subscribers: [],
   }));
   const bySymbol = new Map(states.map((s) => [s.symbol, s]));
+  // Mix mode: the tape, built before 'ready', and one subscriber list per taped topic.
+  const tape = o.mix ? recordTape({ ...o.mix, symbols: o.symbols, format: o.format }) : undefined;
+  const tapeSubs = new Map<string, { subscribers: Peer[] }>();
+  for (const e of tape?.entries ?? []) if (!tapeSubs.has(e.topic)) tapeSubs.set(e.topic, { subscribers: [] });
+  const tapeLists = tape?.entries.map((e) => tapeSubs.get(e.topic)!) ?? [];
   const sockets = new Set<Socket>();
   let acks = 0;
 
@@ -110,8 +122,17 @@ function main(): void {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://raw');
     const streams = (url.searchParams.get('streams') ?? '').split('/').filter(Boolean);
-    const subs: SymbolState[] = [];
+    const subs: Array<{ subscribers: Peer[] }> = [];
     for (const t of streams) {
+      if (tape) {
+        const list = tapeSubs.get(topicOfStreamName(t));
+        if (!list) {
+          socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+          return;
+        }
+        subs.push(list);
+        continue;
+      }
       const s = bySymbol.get(t.slice(0, t.indexOf('@')));
       if (!s || !t.endsWith('@trade')) {
         socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -213,6 +234,86 @@ function main(): void {
     timer = setTimeout(pacedTick, Math.max(1, Math.ceil((next - nowUs()) / 1000)));
   };
 
+  // Mix mode, saturated: the next entries of the tape (as many per turn as there are symbols), stamped now.
+  let tapeAt = 0;
+  const write = (list: { subscribers: Peer[] }, f: Buffer, highWater: boolean): [number, number] => {
+    let w = 0;
+    let k = 0;
+    for (const p of list.subscribers) {
+      if (p.sent - p.acked >= o.window || (highWater && p.socket.writableLength > o.highWaterBytes) || !p.socket.writable) {
+        k++;
+        continue;
+      }
+      p.socket.write(f);
+      p.sent++;
+      w++;
+    }
+    return [w, k];
+  };
+  const tapeTick = () => {
+    timer = undefined;
+    if (!running || !tape) return;
+    ticks++;
+    let tickWrites = 0;
+    let tickSkips = 0;
+    const now = nowUs();
+    for (const sock of sockets) sock.cork();
+    for (let n = 0; n < states.length; n++) {
+      const i = tapeAt;
+      tapeAt = (tapeAt + 1) % tape.entries.length;
+      const list = tapeLists[i]!;
+      if (list.subscribers.length === 0) continue;
+      const f = frame(stampPayload(tape.entries[i]!, now), o.format === 'protobuf');
+      frames++;
+      frameBytes = f.length;
+      const [w, k] = write(list, f, true);
+      tickWrites += w;
+      tickSkips += k;
+    }
+    for (const sock of sockets) sock.uncork();
+    writes += tickWrites;
+    skipped += tickSkips;
+    if (tickSkips > tickWrites) timer = setTimeout(tapeTick, 1);
+    else timer = setImmediate(tapeTick);
+  };
+
+  // Mix mode, paced: each entry at its tape time (looping), pt = that time.
+  let tapeT0 = 0;
+  let tapeLoop = 0;
+  const tapePacedTick = () => {
+    timer = undefined;
+    if (!running || !tape) return;
+    ticks++;
+    const now = nowUs();
+    let tickWrites = 0;
+    let tickSkips = 0;
+    for (const sock of sockets) sock.cork();
+    // Bounded: at most one pass over the tape per turn.
+    for (let n = 0; n < tape.entries.length; n++) {
+      const e = tape.entries[tapeAt]!;
+      const due = tapeT0 + tapeLoop * tape.lengthUs + e.offsetUs;
+      if (due > now) break;
+      const list = tapeLists[tapeAt]!;
+      tapeAt++;
+      if (tapeAt === tape.entries.length) {
+        tapeAt = 0;
+        tapeLoop++;
+      }
+      if (list.subscribers.length === 0) continue;
+      const f = frame(stampPayload(e, Math.round(due)), o.format === 'protobuf');
+      frames++;
+      frameBytes = f.length;
+      const [w, k] = write(list, f, false);
+      tickWrites += w;
+      tickSkips += k;
+    }
+    for (const sock of sockets) sock.uncork();
+    writes += tickWrites;
+    skipped += tickSkips;
+    const next = tapeT0 + tapeLoop * tape.lengthUs + tape.entries[tapeAt]!.offsetUs;
+    timer = setTimeout(tapePacedTick, Math.max(1, Math.ceil((next - nowUs()) / 1000)));
+  };
+
   const stopLoop = () => {
     running = false;
     if (timer) {
@@ -227,7 +328,12 @@ function main(): void {
       if (!running) {
         running = true;
         const rate = Number(m.rate ?? 0);
-        if (rate > 0) {
+        if (tape && rate > 0) {
+          // The tape was recorded at this rate: play it in real time.
+          tapeT0 = nowUs();
+          timer = setTimeout(tapePacedTick, 1);
+        } else if (tape) timer = setImmediate(tapeTick);
+        else if (rate > 0) {
           // Symbols' schedules are staggered over one interval, as the feed staggers them.
           pacedIntervalUs = 1e6 / rate;
           const t0 = nowUs();

@@ -5,7 +5,7 @@ import { defaultSymbols } from '../../system/common/topics.ts';
 
 export interface SubscriptionPlan {
   symbols: string[];
-  /** Per client, its `<symbol>@trade` streams. */
+  /** Per client, its `<symbol>@<kind>` streams (`@trade` unless a mix says otherwise). */
   clients: string[][];
   /** Subscribers per symbol (C·K/S when S divides C·K). */
   subscribersPerSymbol: number[];
@@ -13,7 +13,8 @@ export interface SubscriptionPlan {
   totalSubscriptions: number;
 }
 
-export function planSubscriptions(clients: number, symbolCount: number, topicsPerClient: number): SubscriptionPlan {
+/** `kindOf(n)`: the stream kind of the plan's n-th subscription (client-major; default `trade`). */
+export function planSubscriptions(clients: number, symbolCount: number, topicsPerClient: number, kindOf: (n: number) => string = () => 'trade'): SubscriptionPlan {
   if (topicsPerClient > symbolCount) throw new Error(`--topics-per-client (${topicsPerClient}) cannot exceed --symbols (${symbolCount})`);
   const symbols = defaultSymbols(symbolCount);
   const perSymbol = new Array<number>(symbolCount).fill(0);
@@ -23,7 +24,7 @@ export function planSubscriptions(clients: number, symbolCount: number, topicsPe
     for (let j = 0; j < topicsPerClient; j++) {
       const s = (i * topicsPerClient + j) % symbolCount;
       perSymbol[s]!++;
-      streams.push(`${symbols[s]}@trade`);
+      streams.push(`${symbols[s]}@${kindOf(i * topicsPerClient + j)}`);
     }
     plan.push(streams);
   }

@@ -5,6 +5,7 @@
 // once per event, not per subscriber. A benchmark compares the stages with
 // what clients measure (pt → receipt) to place a latency tail.
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { FixedBuckets, LATENCY_BOUNDS_S } from '../common/metrics-buckets.ts';
 
 const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
@@ -27,6 +28,8 @@ export class StageLatency {
   /** p99 of the last stats interval, ms (shown in /stats). */
   intervalP99Ms = 0;
   #interval: Histogram = build({ numberOfSignificantValueDigits: 3 });
+  /** The same values in Prometheus buckets (seconds), never reset: GET /metrics reads them. */
+  readonly buckets = new FixedBuckets(LATENCY_BOUNDS_S);
 
   /** The same measure at one instant (e.g. an event's arrival from the push-server). */
   recordNow(publishTimeUs: number): void {
@@ -54,6 +57,7 @@ export class StageLatency {
     }
     this.#hist.recordValue(us);
     this.#interval.recordValue(us);
+    this.buckets.observe(us / 1e6);
   }
 
   /** Closes a stats interval. */

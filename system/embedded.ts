@@ -8,23 +8,31 @@ import { MemoryBus } from './common/bus.ts';
 import { defaults, type RoleName } from './common/config.ts';
 import { createLogger, type Logger } from './common/logger.ts';
 import { MemoryRegistry } from './common/registry.ts';
+import { readSecretsFile } from './common/secrets.ts';
+import { trustCaFile } from './common/tls.ts';
+import { raiseFdLimitAndLog } from './common/fd-limit.ts';
+import { HISTORY_ROLE_DEFAULTS } from './history/role.ts';
 import { installStopHandlers, stopProcessOnce, type RoleContext, type RoleHandle } from './common/run-role.ts';
 
 type Start = (config: never, ctx: RoleContext) => Promise<RoleHandle>;
 
 // Imported on demand so a broken role names itself in the error.
-const starters: Record<RoleName, () => Promise<Start>> = {
+// The history process (the cluster's REST host) is not a RoleName: its config has defaults of its own.
+type EmbeddedRole = RoleName | 'history';
+const starters: Record<EmbeddedRole, () => Promise<Start>> = {
   router: async () => (await import('./router/router.ts')).startRouter as Start,
   control: async () => (await import('./control/control.ts')).startControl as Start,
   server: async () => (await import('./server/server.ts')).startServer as Start,
   gateway: async () => (await import('./gateway/gateway.ts')).startGateway as Start,
   feed: async () => (await import('./feed/feed.ts')).startFeed as Start,
+  history: async () => (await import('./history/role.ts')).startHistory as Start,
 };
+const roleDefaults = (role: EmbeddedRole): Record<string, unknown> => (role === 'history' ? { ...HISTORY_ROLE_DEFAULTS } : { ...defaults[role]() });
 
 interface EmbeddedConfig {
   id: string;
   logFile?: string;
-  roles: Array<{ role: RoleName; config: Record<string, unknown> }>;
+  roles: Array<{ role: EmbeddedRole; config: Record<string, unknown> }>;
 }
 
 function readConfig(argv = process.argv.slice(2)): EmbeddedConfig {
@@ -37,11 +45,11 @@ function readConfig(argv = process.argv.slice(2)): EmbeddedConfig {
 
 async function main(): Promise<void> {
   const cfg = readConfig();
-  const log = createLogger(cfg.id, cfg.logFile);
+  const log = createLogger(cfg.id, cfg.logFile, undefined, { role: 'embedded' });
   const bus = new MemoryBus();
   const routerExpiry = cfg.roles.find((r) => r.role === 'router')?.config.expiryMs;
   const registry = new MemoryRegistry(typeof routerExpiry === 'number' ? routerExpiry : defaults.router().expiryMs);
-  const started: Array<{ id: string; role: RoleName; handle: RoleHandle; log: Logger }> = [];
+  const started: Array<{ id: string; role: EmbeddedRole; handle: RoleHandle; log: Logger }> = [];
   const loggers: Logger[] = [log];
 
   const stop = stopProcessOnce(async (code) => {
@@ -60,16 +68,20 @@ async function main(): Promise<void> {
     process.exit(code);
   });
   installStopHandlers(log, stop);
+  raiseFdLimitAndLog(log);
 
   let current = '';
   try {
     for (const { role, config: given } of cfg.roles) {
-      const config = { ...defaults[role](), ...given };
+      const config = { ...roleDefaults(role), ...given } as Record<string, unknown> & { id: string; logFile?: string };
       current = config.id;
-      const roleLog = createLogger(config.id, config.logFile);
+      const roleLog = createLogger(config.id, config.logFile, undefined, { role });
       loggers.push(roleLog);
       const start = await starters[role]();
-      const ctx: RoleContext = { log: roleLog, bus, ...(role === 'router' ? { registry } : {}) };
+      const secrets = typeof config.secretsFile === 'string' ? readSecretsFile(config.secretsFile) : undefined;
+      // One process: the CAs every role trusts are the process's.
+      if (typeof config.tlsCaFile === 'string') trustCaFile(config.tlsCaFile);
+      const ctx: RoleContext = { log: roleLog, bus, ...(role === 'router' ? { registry } : {}), ...(secrets ? { secrets } : {}) };
       const handle = await start(config as never, ctx);
       started.push({ id: config.id, role, handle, log: roleLog });
       roleLog.info('ready', { urls: handle.urls, embedded: true });

@@ -8,6 +8,10 @@
 //                 and once the socket drains the client is told (resync
 //                 notice per topic) and given fresh snapshots. A client that
 //                 stays stuck past the grace period is disconnected.
+// "Drained" only means the kernel took the bytes: loopback and long fat pipes
+// buffer tens of MB, so a client that never reads still drains for a while.
+// It counts as caught up only once it answers a heartbeat sent after it fell
+// behind (the answer queues behind every byte sent before it).
 // The same logic serves every protocol: bytes leave through a ClientTransport.
 import type { ClientFormat, EncodedEvent } from './codec.ts';
 import type { ClientTransport } from './transport.ts';
@@ -29,7 +33,10 @@ let nextId = 1;
 export class ClientConn {
   readonly id = nextId++;
   readonly transport: ClientTransport;
-  readonly format: ClientFormat;
+  /** Mutable only between the JSON formats (Binance's SET_PROPERTY combined). */
+  format: ClientFormat;
+  /** JSON times in microseconds (Binance's `timeUnit=MICROSECOND` on the connect URL). */
+  micros = false;
   readonly remote: string;
   readonly topics = new Set<string>();
   /** Aborted when the connection ends; everything bound to it unbinds on this signal. */
@@ -38,15 +45,28 @@ export class ClientConn {
   state: ConnState = 'live';
   /** Who the client proved to be (a JWT), if anyone; `expiresAt` is enforced while connected. */
   identity: Identity | undefined;
-  lastRx = Date.now();
+  readonly openedAt = Date.now();
+  lastRx = this.openedAt;
   /** When the unanswered heartbeat was sent (0: none outstanding), and the last round trip. */
   pingSentAt = 0;
   lastRttMs = 0;
   violations = 0;
   overflowAt = 0;
+  /**
+   * When the client first passed its cap (0: it is keeping up). Unlike
+   * overflowAt it survives a drain into kernel buffers: it is cleared only when
+   * the client answers a heartbeat sent after it fell behind.
+   */
+  stuckSince = 0;
+  /** Heartbeats sent and answered; the answer to heartbeat number `#proofPing` proves the client reads again. */
+  #pingsSent = 0;
+  #pingsAnswered = 0;
+  #proofPing = 0;
   resyncs = 0;
   framesOut = 0;
   bytesOut = 0;
+  /** Requests the client sent (subscribe, ping, ...), for per-protocol metrics. */
+  requests = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #conflate = new Map<string, number>(); // topic → index in #pending, while backlogged
@@ -74,10 +94,15 @@ export class ClientConn {
     return this.#pendingBytes + this.transport.writableLength;
   }
 
+  /** An event's frame in this client's format and time unit (built once per event for all alike). */
+  frameOf(ev: EncodedEvent): Buffer {
+    return ev.frame(this.format, this.micros);
+  }
+
   /** Queues an event's frame for this client. */
   deliver(ev: EncodedEvent, conflatable: boolean): void {
     if (this.state === 'resyncing' || this.state === 'closed') return;
-    const frame = ev.frame(this.format);
+    const frame = this.frameOf(ev);
     if (this.state === 'backlogged' && conflatable) {
       const i = this.#conflate.get(ev.topic);
       if (i !== undefined) {
@@ -115,6 +140,12 @@ export class ClientConn {
     this.state = 'resyncing';
     this.resyncs++;
     this.overflowAt = Date.now();
+    if (!this.stuckSince) {
+      this.stuckSince = this.overflowAt;
+      // Queued behind everything sent so far: its answer means the client read all of it.
+      this.heartbeat(this.overflowAt);
+      this.#proofPing = this.#pingsSent;
+    }
     this.#hooks.overflowed(this);
     // Node emits 'drain' only after a write found the socket over its high-water mark.
     if (!this.transport.writableNeedDrain) queueMicrotask(() => this.#drained());
@@ -140,6 +171,36 @@ export class ClientConn {
       this.state = 'live';
     }
     this.flush();
+  }
+
+  /** A heartbeat of ours is still unanswered: the next pong answers it (an unsolicited one would not). */
+  get awaitingPong(): boolean {
+    return this.#pingsAnswered < this.#pingsSent;
+  }
+
+  /** Sends a heartbeat (WebSocket ping, or a heartbeat frame); the oldest unanswered one times the round trip. */
+  heartbeat(now = Date.now()): void {
+    if (this.state === 'closed') return;
+    if (!this.pingSentAt) this.pingSentAt = now;
+    this.#pingsSent++;
+    this.transport.ping();
+  }
+
+  /**
+   * The client answered a heartbeat: returns the round trip of the oldest
+   * unanswered one (0 if none was outstanding). Answers arrive in order, so
+   * once the heartbeat sent at the overflow is answered the client is no
+   * longer stuck.
+   */
+  heartbeatAnswered(now = Date.now()): number {
+    this.lastRx = now;
+    // Unsolicited pings count for nothing beyond the heartbeats we sent.
+    if (this.#pingsAnswered < this.#pingsSent) this.#pingsAnswered++;
+    if (this.stuckSince && this.#pingsAnswered >= this.#proofPing) this.stuckSince = 0;
+    if (!this.pingSentAt) return 0;
+    this.lastRttMs = Math.max(1, now - this.pingSentAt);
+    this.pingSentAt = 0;
+    return this.lastRttMs;
   }
 
   /** Writes what is queued in one write, unless the socket is backed up. */

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { LinkRequestSchema, type LinkRequest, type LinkNotice } from '../../proto/gen/internal_pb.js';
 import { LinkClient, LINK_CHANNEL_OPTIONS, type AttachClientCall } from '../common/link-service.ts';
-import { decodeLinkBatch } from '../common/link-codec.ts';
+import { decodeLinkItems } from '../common/link-codec.ts';
 import { fnv1a, rendezvous } from '../common/hashing.ts';
 import { fetchJson } from '../common/http.ts';
 import type { Logger } from '../common/logger.ts';
@@ -27,6 +27,8 @@ interface ServerLink {
 export interface PoolOptions {
   gatewayId: string;
   routers: string[];
+  /** Headers for the router lookups (the cluster token). */
+  auth?: Record<string, string>;
   streamsPerServer: number;
   pollMs: number;
   log: Logger;
@@ -91,7 +93,7 @@ export class ServerPool {
     }
   }
 
-  /** Asks the current owner to resend a topic from where this gateway stands (after a server-side overflow). */
+  /** Asks the current owner to resend a topic from where this gateway stands (to fill a gap from its history). */
   resubscribe(topic: string): void {
     const sid = this.#owner.get(topic);
     const link = sid ? this.#servers.get(sid) : undefined;
@@ -116,7 +118,7 @@ export class ServerPool {
     for (let i = 0; i < routers.length && !listed; i++) {
       const r = routers[(this.#routerIdx + i) % routers.length]!;
       try {
-        listed = (await fetchJson<{ servers: NodeRecord[] }>(`${r}/v1/servers`, { timeoutMs: 2_000 })).servers;
+        listed = (await fetchJson<{ servers: NodeRecord[] }>(`${r}/v1/servers`, { timeoutMs: 2_000, headers: this.#o.auth ?? {} })).servers;
       } catch {
         this.#routerIdx++;
       }
@@ -191,7 +193,10 @@ export class ServerPool {
         ...LINK_CHANNEL_OPTIONS,
         'grpc.use_local_subchannel_pool': 1,
       });
-      const call = (client as unknown as { attach(): AttachClientCall }).attach();
+      // The server refuses a link without the cluster token (UNAUTHENTICATED): it goes on every call.
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(this.#o.auth ?? {})) md.set(k, v);
+      const call = (client as unknown as { attach(md: grpc.Metadata): AttachClientCall }).attach(md);
       call.on('data', (buf: Uint8Array) => this.#onBatch(buf));
       call.on('error', (err: Error) => this.#fail(link, err.message));
       call.on('end', () => this.#fail(link, 'stream ended'));
@@ -205,15 +210,18 @@ export class ServerPool {
   }
 
   #onBatch(buf: Uint8Array): void {
-    let batch;
+    let items;
     try {
-      batch = decodeLinkBatch(buf);
+      items = decodeLinkItems(buf);
     } catch (err) {
       this.#o.log.warn('malformed batch from server', { err: String(err) });
       return;
     }
-    for (const e of batch.events) this.#o.onEvent(e);
-    for (const n of batch.notices) this.#o.onNotice(n);
+    // In order: a notice applies exactly between the events around it.
+    for (const it of items) {
+      if (it instanceof Uint8Array) this.#o.onEvent(it);
+      else this.#o.onNotice(it);
+    }
   }
 
   /** A link broke: stop using that server, move its topics to their next owner at once. */

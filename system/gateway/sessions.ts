@@ -8,9 +8,9 @@ import type { Logger } from '../common/logger.ts';
 import type { ProcessStats } from '../common/process-stats.ts';
 import { TimingWheel } from '../common/timing-wheel.ts';
 import { TokenBucket } from '../common/token-bucket.ts';
-import type { ParsedTopic } from '../common/topics.ts';
+import { binanceStreamName, type ParsedTopic } from '../common/topics.ts';
 import { ClientConn } from './client-conn.ts';
-import { controlFrame, type ClientFormat } from './codec.ts';
+import { controlFrame, isProtobufFormat, type ClientFormat } from './codec.ts';
 import type { Command, RequestError, RequestId } from './protocol.ts';
 import type { SessionTap } from './session-tap.ts';
 import type { TopicHub } from './topic-hub.ts';
@@ -30,6 +30,7 @@ export class Sessions {
   #wheel: TimingWheel<ClientConn>;
   #auth: Authenticator;
   #orders: OrderStreams | undefined;
+  #onClose: ((c: ClientConn) => void) | undefined;
   /** Requests that arrive while a token is being checked wait behind it, in order. */
   #serial = new WeakMap<ClientConn, Promise<void>>();
 
@@ -42,6 +43,8 @@ export class Sessions {
     symbols: () => ReadonlySet<string>;
     auth: Authenticator;
     orders?: OrderStreams;
+    /** A connection ended (its final counts are read here, e.g. by the gateway's metrics). */
+    onClose?: (c: ClientConn) => void;
   }) {
     this.#config = o.config;
     this.#hub = o.hub;
@@ -51,6 +54,7 @@ export class Sessions {
     this.#symbols = o.symbols;
     this.#auth = o.auth;
     this.#orders = o.orders;
+    this.#onClose = o.onClose;
     this.#accept = new TokenBucket(o.config.acceptRate, o.config.acceptRate);
     this.#wheel = new TimingWheel<ClientConn>({
       tickMs: Math.max(10, Math.min(1_000, Math.floor(o.config.pingIntervalMs / 4))),
@@ -58,6 +62,12 @@ export class Sessions {
       onExpire: (c) => this.#check(c),
     });
     this.#wheel.start();
+  }
+
+  /** Live config: the admission rate (and its burst, one second's worth) from now on. */
+  setAcceptRate(perSec: number): void {
+    this.#config.acceptRate = perSec;
+    this.#accept.setRate(perSec, perSec);
   }
 
   /** Why a new client must be turned away right now (full, or past the admission rate), or undefined. */
@@ -71,11 +81,17 @@ export class Sessions {
   /** Parses and checks topics; the whole request fails if any is bad (nothing half-applied). */
   checkTopics(raw: readonly string[]): ParsedTopic[] | string {
     const out: ParsedTopic[] = [];
+    const seen = new Set<string>();
     const symbols = this.#symbols();
     for (const r of raw) {
       const p = this.#hub.validate(r);
       if (typeof p === 'string') return `Invalid request: ${p}`;
-      if (symbols.size > 0 && !symbols.has(p.symbol)) return `Invalid request: unknown symbol "${p.symbol}" in stream "${r}"`;
+      // Before the first symbol list nothing is known: refuse rather than accept any name.
+      if (symbols.size === 0) return 'Invalid request: the symbol list is not known yet, retry shortly';
+      if (!p.allMarket && !symbols.has(p.symbol)) return `Invalid request: unknown symbol "${p.symbol}" in stream "${r}"`;
+      // A name given twice (or in another case) is one stream, as Binance counts them.
+      if (seen.has(p.topic)) continue;
+      seen.add(p.topic);
       out.push(p);
     }
     if (out.length > this.#config.maxStreamsPerConnection) return `Too many streams: at most ${this.#config.maxStreamsPerConnection} per connection`;
@@ -83,7 +99,7 @@ export class Sessions {
   }
 
   /** A client admitted by its front end: binds it, subscribes its initial topics, starts its heartbeat. */
-  open(transport: ClientTransport, format: ClientFormat, initial: ParsedTopic[] = [], identity?: Identity): ClientConn {
+  open(transport: ClientTransport, format: ClientFormat, initial: ParsedTopic[] = [], identity?: Identity, micros = false): ClientConn {
     const config = this.#config;
     const c = new ClientConn({
       transport,
@@ -95,16 +111,17 @@ export class Sessions {
         markDirty: (x) => this.#hub.markDirty(x),
         overflowed: (x) => {
           this.#stats.count('overflows');
-          this.#wheel.schedule(x, config.slowClientGraceMs); // the grace deadline, checked by the wheel
+          this.#scheduleCheck(x); // the grace deadline, checked by the wheel
         },
         resync: (x, reason) => {
           this.#stats.count('resyncs');
-          this.#wheel.schedule(x, config.pingIntervalMs);
+          this.#scheduleCheck(x); // keeps the grace deadline: a drain into kernel buffers is not a client that reads
           this.#hub.resyncConn(x, reason);
         },
       },
     });
     c.identity = identity;
+    c.micros = micros;
     this.conns.add(c);
     this.#stats.count('connections_opened');
     c.abort.signal.addEventListener('abort', () => {
@@ -112,16 +129,12 @@ export class Sessions {
       this.#wheel.cancel(c);
       this.#hub.removeConn(c);
       this.#tap.emit({ ev: 'close', s: String(c.id) });
+      this.#onClose?.(c);
     });
     this.#tap.emit({ ev: 'connect', s: String(c.id), format: format === 'raw' || format === 'combined' ? 'json' : format, streams: initial.map((t) => t.topic) });
     this.#scheduleCheck(c);
     if (initial.length) this.#subscribe(c, null, initial, true);
     return c;
-  }
-
-  /** Any sign of life from the client (a message). */
-  touch(c: ClientConn): void {
-    c.lastRx = Date.now();
   }
 
   /**
@@ -130,30 +143,41 @@ export class Sessions {
    * heartbeat waited behind every byte still queued for it.
    */
   heartbeatAnswered(c: ClientConn): void {
-    const now = Date.now();
-    c.lastRx = now;
-    if (!c.pingSentAt) return;
-    c.lastRttMs = now - c.pingSentAt;
-    c.pingSentAt = 0;
-    if (c.lastRttMs > this.#config.maxClientLagMs && c.state !== 'closed') {
+    const rtt = c.heartbeatAnswered();
+    if (rtt > this.#config.maxClientLagMs && c.state !== 'closed') {
       this.#stats.count('lag_disconnects');
       this.#log.info('disconnecting a client that reads too far behind', { conn: c.id, remote: c.remote, lagMs: c.lastRttMs });
       c.close(4001, `slow consumer: ${c.lastRttMs} ms behind`);
     }
   }
 
+  /**
+   * A WebSocket ping (or unsolicited pong) frame from the client: Binance
+   * counts these against the same inbound message limit as requests. Over it,
+   * nothing is answered in words (there is no request to answer) but it is a violation.
+   */
+  controlFrame(c: ClientConn): void {
+    c.lastRx = Date.now();
+    if (!c.limiter.take()) this.#violation(c);
+  }
+
+  /** Past the inbound limit: true when the client was closed for flooding. */
+  #violation(c: ClientConn): boolean {
+    c.violations++;
+    this.#stats.count('rate_limited');
+    if (c.violations <= this.#config.inboundViolationsToClose) return false;
+    this.#log.info('closing a client that keeps flooding', { conn: c.id, remote: c.remote });
+    c.close(1008, 'too many requests');
+    return true;
+  }
+
   /** One inbound request. `parse` runs only once the rate limit let it through, so a flood costs no parsing. */
   receive(c: ClientConn, parse: () => Command | RequestError): void {
     c.lastRx = Date.now();
+    c.requests++;
     this.#stats.count('requests');
     if (!c.limiter.take()) {
-      c.violations++;
-      this.#stats.count('rate_limited');
-      if (c.violations > this.#config.inboundViolationsToClose) {
-        this.#log.info('closing a client that keeps flooding', { conn: c.id, remote: c.remote });
-        c.close(1008, 'too many requests');
-        return;
-      }
+      if (this.#violation(c)) return;
       return this.#error(c, { id: null, code: 5, msg: `Too many requests: at most ${this.#config.inboundRatePerSec} messages per second` });
     }
     const cmd = parse();
@@ -192,9 +216,14 @@ export class Sessions {
     return undefined;
   }
 
+  /** The next visit: the next heartbeat, or sooner the token's expiry or the end of a stuck client's grace. */
   #scheduleCheck(c: ClientConn): void {
-    const untilExpiry = c.identity ? c.identity.expiresAt - Date.now() : Infinity;
-    this.#wheel.schedule(c, Math.max(1, Math.min(this.#config.pingIntervalMs, untilExpiry)));
+    const now = Date.now();
+    const untilExpiry = c.identity ? c.identity.expiresAt - now : Infinity;
+    const untilGraceEnds = c.stuckSince ? c.stuckSince + this.#config.slowClientGraceMs - now : Infinity;
+    const life = this.#config.maxConnectionLifeMs ?? 0;
+    const untilLifeEnds = life > 0 ? c.openedAt + life - now : Infinity;
+    this.#wheel.schedule(c, Math.max(1, Math.min(this.#config.pingIntervalMs, untilExpiry, untilGraceEnds, untilLifeEnds)));
   }
 
   #authorized(c: ClientConn): string | undefined {
@@ -214,8 +243,8 @@ export class Sessions {
       case 'ack': {
         const denied = this.#authorized(c);
         if (denied) return this.#error(c, { id: cmd.id, code: 7, msg: denied });
-        this.#orders?.ack(c.identity!.user, cmd.upTo);
-        return this.#reply(c, cmd.id, null);
+        if (!this.#orders) return this.#reply(c, cmd.id, null);
+        return this.#orders.ack(c, c.identity!.user, cmd.upTo).then((refused) => (refused ? this.#error(c, { id: cmd.id, code: 2, msg: refused }) : this.#reply(c, cmd.id, null)));
       }
       case 'subscribe': {
         const wantsOrders = cmd.topics.some((t) => t.toLowerCase() === ORDERS_TOPIC);
@@ -251,7 +280,16 @@ export class Sessions {
         return this.#reply(c, cmd.id, null);
       }
       case 'list':
-        return this.#reply(c, cmd.id, [...c.topics]);
+        // JSON clients get Binance's spelling (btcusdt@aggTrade); protobuf ones the topics their events carry.
+        return this.#reply(c, cmd.id, isProtobufFormat(c.format) ? [...c.topics] : [...c.topics].map(binanceStreamName));
+      case 'getProperty':
+        if (isProtobufFormat(c.format)) return this.#error(c, { id: cmd.id, code: 2, msg: 'Invalid request: "combined" is a property of JSON connections' });
+        return this.#reply(c, cmd.id, c.format === 'combined');
+      case 'setProperty':
+        // Events already queued keep the shape they were framed in; the next ones take the new one.
+        if (isProtobufFormat(c.format)) return this.#error(c, { id: cmd.id, code: 2, msg: 'Invalid request: "combined" is a property of JSON connections' });
+        c.format = cmd.value ? 'combined' : 'raw';
+        return this.#reply(c, cmd.id, null);
       case 'ping':
         this.heartbeatAnswered(c);
         return c.send(controlFrame(c.format, { pong: Date.now() }, { case: 'pong', value: { clientTimeUs: BigInt(cmd.clientTimeUs), serverTimeUs: BigInt(Date.now() * 1000) } }));
@@ -274,8 +312,8 @@ export class Sessions {
     return undefined;
   }
 
-  #reply(c: ClientConn, id: RequestId, result: string[] | null): void {
-    c.send(controlFrame(c.format, { result, id }, { case: 'result', value: { id: typeof id === 'number' ? BigInt(id) : 0n, topics: result ?? [] } }));
+  #reply(c: ClientConn, id: RequestId, result: string[] | boolean | null): void {
+    c.send(controlFrame(c.format, { result, id }, { case: 'result', value: { id: typeof id === 'number' ? BigInt(id) : 0n, topics: Array.isArray(result) ? result : [] } }));
   }
 
   #error(c: ClientConn, e: Omit<RequestError, 'kind'>): void {
@@ -287,7 +325,7 @@ export class Sessions {
   #check(c: ClientConn): void {
     if (c.state === 'closed') return;
     const now = Date.now();
-    if (c.state === 'resyncing' && c.overflowAt && now - c.overflowAt >= this.#config.slowClientGraceMs) {
+    if (c.stuckSince && now - c.stuckSince >= this.#config.slowClientGraceMs) {
       this.#stats.count('slow_disconnects');
       this.#log.info('disconnecting a client that could not keep up', { conn: c.id, remote: c.remote });
       c.close(4001, 'slow consumer: could not keep up');
@@ -299,14 +337,20 @@ export class Sessions {
       c.close(4003, 'token expired');
       return;
     }
+    // Binance's 24 h connection life, when configured: the client reconnects, as it must there.
+    const life = this.#config.maxConnectionLifeMs ?? 0;
+    if (life > 0 && now - c.openedAt >= life) {
+      this.#stats.count('life_closes');
+      c.close(1001, 'connection life limit reached: reconnect');
+      return;
+    }
     if (now - c.lastRx >= this.#config.pongTimeoutMs) {
       this.#stats.count('idle_timeouts');
       c.markClosed();
       c.transport.terminate();
       return;
     }
-    if (!c.pingSentAt) c.pingSentAt = now; // a round trip is measured from the oldest unanswered heartbeat
-    c.transport.ping();
+    c.heartbeat(now); // a round trip is measured from the oldest unanswered heartbeat
     this.#scheduleCheck(c);
   }
 

@@ -6,15 +6,24 @@
 // Its one piece of soft state besides: which overdue gateways did not answer
 // a probe (gateway-probe.ts), so a killed gateway stops being handed out
 // about 1.5 heartbeat intervals after its last beat, not at its expiry.
+// Two listeners: the client port answers what clients need (which gateway,
+// which symbols, health); the registry and its topology live on the admin
+// listener, where only a role with the cluster token may register or
+// deregister a node and only the operator may drain or read stats.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouterConfig } from '../common/config.ts';
+import { createAdminServer } from '../common/admin-http.ts';
 import { closeServer, createJsonServer, HttpError, listen, readJson, sendJson, type Routes } from '../common/http.ts';
 import { KvRegistry } from '../common/kv-registry.ts';
 import { NatsBus } from '../common/nats-bus.ts';
 import { ProcessStats } from '../common/process-stats.ts';
+import { RoleMetrics } from '../common/metrics.ts';
+import { routerMetrics } from '../common/metrics-roles.ts';
 import { EMPTY_LOAD, selfRecord as makeSelfRecord, type NodeLoad, type NodeRecord, type RegistryStore, type Role } from '../common/registry.ts';
 import type { RoleContext, RoleHandle } from '../common/run-role.ts';
 import { parseTopic } from '../common/topics.ts';
+import { httpScheme, loadTlsFiles } from '../common/tls.ts';
+import { setPair, watchTlsFiles, type SecureContextHolder } from '../common/tls-reload.ts';
 import { GatewayProbe } from './gateway-probe.ts';
 import { chooseGateways, routableServers, routeTopic, symbolUnion } from './scheduling.ts';
 
@@ -35,6 +44,7 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
   const startedAt = Date.now();
   let draining = false;
   let url = '';
+  let adminUrl = '';
   // Soft state, this router only: clients sent to each gateway since its last heartbeat.
   const handedOut = new Map<string, number>();
   // Soft state, this router only: overdue gateways that did not answer their probe. Every role beats at the
@@ -50,7 +60,7 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
   });
 
   const selfRecord = (): NodeRecord =>
-    makeSelfRecord({ id: config.id, role: 'router', urls: { http: url }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
+    makeSelfRecord({ id: config.id, role: 'router', urls: { http: url, admin: adminUrl }, protocols: ['http'], draining, startedAt, stats, load: { msgsInPerSec: stats.rate('requests') } });
 
   // The router registers itself straight into the registry so topology shows it.
   let stopped = false;
@@ -79,13 +89,46 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
     try {
       [status, body] = await handler(u);
     } catch (err) {
-      status = err instanceof HttpError ? err.status : 500;
-      body = { error: errMessage(err) };
+      const known = err instanceof HttpError;
+      status = known ? err.status : 500;
+      body = { error: known ? err.message : 'internal error' };
     }
     sendJson(res, status, body, CORS);
   };
 
-  const routes: Routes = {
+  const healthz = get(async () => {
+    await liveNodes();
+    // A draining router answers 503 so a load balancer in front takes it out.
+    return [draining ? 503 : 200, { ok: !draining, id: config.id, draining }];
+  });
+  const symbols = get(async () => [200, { symbols: symbolUnion(await liveNodes()) }]);
+
+  // What clients (browsers, bench agents) need: no topology, no registry writes.
+  const clientRoutes: Routes = {
+    'GET /v1/gateways': get(async (u) => {
+      const protocol = u.searchParams.get('protocol') ?? 'ws';
+      if (!PROTOCOL_RE.test(protocol)) return [400, { error: `invalid protocol "${protocol}"` }];
+      const limitParam = u.searchParams.get('limit');
+      let limit = Infinity;
+      if (limitParam !== null) {
+        limit = Number(limitParam);
+        if (!Number.isInteger(limit) || limit < 1) return [400, { error: `limit must be a positive integer, got "${limitParam}"` }];
+      }
+      const gateways = chooseGateways(await probe.filter(await liveNodes()), protocol, limit, handedOut);
+      if (gateways.length === 0) return [503, { error: `no healthy gateway for protocol "${protocol}"`, gateways }];
+      // Clients take the first: count it until that gateway's next heartbeat reports real load.
+      handedOut.set(gateways[0]!.id, (handedOut.get(gateways[0]!.id) ?? 0) + 1);
+      return [200, { gateways }];
+    }),
+    // The symbols are public market data (the gateways' exchangeInfo lists them too).
+    'GET /v1/symbols': symbols,
+    // Where Binance REST clients (charts, market data) go: the history processes, off the stream path.
+    // None planned: the gateways' http URLs (GET /v1/gateways?protocol=http) serve REST too.
+    'GET /v1/rest': get(async () => [200, { rest: config.restUrls ?? [], fallback: 'GET /v1/gateways?protocol=http' }]),
+    'GET /healthz': healthz,
+  };
+
+  const registryRoutes: Routes = {
     'POST /v1/heartbeat': async (req, res) => {
       stats.count('requests');
       stats.count('heartbeats');
@@ -121,21 +164,6 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
       nodes.sort((a, b) => cmp(a.role, b.role) || cmp(a.id, b.id));
       return [200, { nodes }];
     }),
-    'GET /v1/gateways': get(async (u) => {
-      const protocol = u.searchParams.get('protocol') ?? 'ws';
-      if (!PROTOCOL_RE.test(protocol)) return [400, { error: `invalid protocol "${protocol}"` }];
-      const limitParam = u.searchParams.get('limit');
-      let limit = Infinity;
-      if (limitParam !== null) {
-        limit = Number(limitParam);
-        if (!Number.isInteger(limit) || limit < 1) return [400, { error: `limit must be a positive integer, got "${limitParam}"` }];
-      }
-      const gateways = chooseGateways(await probe.filter(await liveNodes()), protocol, limit, handedOut);
-      if (gateways.length === 0) return [503, { error: `no healthy gateway for protocol "${protocol}"`, gateways }];
-      // Clients take the first: count it until that gateway's next heartbeat reports real load.
-      handedOut.set(gateways[0]!.id, (handedOut.get(gateways[0]!.id) ?? 0) + 1);
-      return [200, { gateways }];
-    }),
     'GET /v1/servers': get(async () => [200, { servers: routableServers(await liveNodes()) }]),
     'GET /v1/route': get(async (u) => {
       const parsed = parseTopic(u.searchParams.get('topic') ?? undefined);
@@ -144,12 +172,10 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
       if (!server) return [503, { error: `no healthy server to serve "${parsed.topic}"`, topic: parsed.topic }];
       return [200, { topic: parsed.topic, server }];
     }),
-    'GET /v1/symbols': get(async () => [200, { symbols: symbolUnion(await liveNodes()) }]),
-    'GET /healthz': get(async () => {
-      const nodes = await liveNodes();
-      // A draining router answers 503 so a load balancer in front takes it out.
-      return [draining ? 503 : 200, { ok: !draining, id: config.id, draining, registry: registry.kind, nodes: nodes.length }];
-    }),
+    'GET /v1/symbols': symbols,
+  };
+
+  const operatorRoutes: Routes = {
     'GET /stats': get(async () => [
       200,
       {
@@ -184,9 +210,24 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
     },
   };
 
-  const server = createJsonServer(routes);
+  // Browsers ask the client port for a gateway: https when the cluster has a certificate. The admin plane stays plain
+  // http on the cluster's own address.
+  const tls = config.tls ? loadTlsFiles(config.tls) : undefined;
+  const server = createJsonServer(clientRoutes, tls);
+  const metrics = new RoleMetrics({ role: 'router', id: config.id, stats, log, ...(ctx.bus ? { bus: ctx.bus } : {}) });
+  routerMetrics(metrics, { stats });
+  const admin = createAdminServer({ public: { 'GET /healthz': healthz }, cluster: registryRoutes, admin: operatorRoutes, metrics: metrics.routes() }, ctx.secrets);
   const port = await listen(server, config.port, config.host);
-  url = `http://${config.host}:${port}`;
+  url = `${httpScheme(tls)}://${config.host}:${port}`;
+  const adminHost = config.adminHost ?? config.host;
+  try {
+    adminUrl = `http://${adminHost}:${await listen(admin, config.adminPort, adminHost)}`;
+  } catch (err) {
+    await closeServer(server);
+    throw new Error(`router admin port ${adminHost}:${config.adminPort}: ${errMessage(err)}`);
+  }
+  // A renewed certificate (SIGHUP or the files changing) is served without a restart.
+  const tlsReload = config.tls && tls ? watchTlsFiles(config.tls, tls, [setPair(server as SecureContextHolder)], log) : undefined;
 
   await beatSelf();
   // Never slower than a third of the expiry, or the router would blink out of its own registry.
@@ -197,12 +238,13 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
     if (!stopped) registry.list().then((nodes) => probe.check(nodes), () => {});
   }, Math.max(100, Math.floor(config.heartbeatMs / 2)));
   sweep.unref();
-  log.info('router listening', { url, registry: registry.kind, expiryMs: config.expiryMs });
+  log.info('router listening', { url, admin: adminUrl, registry: registry.kind, expiryMs: config.expiryMs, ...(tls ? { tlsFingerprint256: tls.fingerprint256 } : {}) });
 
   return {
-    urls: { http: url },
+    urls: { http: url, admin: adminUrl },
     async stop() {
       stopped = true;
+      tlsReload?.stop();
       clearInterval(timer);
       clearInterval(sweep);
       await probe.idle();
@@ -213,6 +255,8 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
         log.warn('could not deregister', { err: errMessage(err) });
       }
       await closeServer(server);
+      await closeServer(admin);
+      metrics.stop();
       stats.stop();
       if (ownsRegistry) await registry.close();
     },
@@ -220,7 +264,7 @@ export async function startRouter(config: RouterConfig, ctx: RoleContext): Promi
 }
 
 async function openKvRegistry(config: RouterConfig, ctx: RoleContext): Promise<RegistryStore> {
-  if (ctx.bus instanceof NatsBus) return KvRegistry.open(ctx.bus.nc, config.expiryMs);
+  if (ctx.bus instanceof NatsBus) return KvRegistry.open(ctx.bus.nc, config.expiryMs, config.natsReplicas ?? 1);
   throw new Error(
     'push-router needs a registry: give it a NATS URL (config.nats) for the shared JetStream KV registry, ' +
       'or run it embedded with an in-memory registry',

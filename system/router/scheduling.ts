@@ -14,6 +14,8 @@ export interface GatewayChoice {
 
 /** A gateway speaks `protocol` when it advertises a URL for it or lists it. */
 export function supportsProtocol(node: NodeRecord, protocol: string): boolean {
+  // The admin listener is advertised to the cluster, never handed to clients.
+  if (protocol === 'admin') return false;
   return typeof node.urls[protocol] === 'string' || node.protocols.includes(protocol);
 }
 

@@ -1,17 +1,24 @@
 // Small helpers for tests that talk to roles over HTTP: a role process seen
 // through its HTTP URL, a JSON request, and polling until a probe yields.
 import type { ChildProcess } from 'node:child_process';
-import { startRole as startRoleProcess } from './cluster.ts';
+import { adminHeaders, startRole as startRoleProcess } from './cluster.ts';
 
-export async function startHttpRole(role: string, config: Record<string, unknown>): Promise<{ proc: ChildProcess; url: string; stop(): Promise<void> }> {
+/** `url`: the role's client (or only) port; `adminUrl`: its admin listener. */
+export async function startHttpRole(role: string, config: Record<string, unknown>): Promise<{ proc: ChildProcess; url: string; adminUrl: string; stop(): Promise<void> }> {
   const p = await startRoleProcess(role, config, 15_000);
-  return { proc: p.proc, url: p.urls.http!, stop: () => p.kill() };
+  return { proc: p.proc, url: p.urls.http!, adminUrl: p.urls.admin ?? p.urls.http!, stop: () => p.kill() };
 }
 
-export async function http(method: string, url: string, body?: unknown): Promise<{ status: number; headers: Headers; json: any }> {
+/** A JSON request; `auth` adds an Authorization header (default: the operator's admin token; `none` sends none). */
+export async function http(
+  method: string,
+  url: string,
+  body?: unknown,
+  auth: Record<string, string> | 'none' = adminHeaders(),
+): Promise<{ status: number; headers: Headers; json: any }> {
   const res = await fetch(url, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...(auth === 'none' ? {} : auth), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     signal: AbortSignal.timeout(3_000),
   });

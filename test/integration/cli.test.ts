@@ -86,7 +86,7 @@ test('up --detach --json, status --json, down: full process cluster on nats-serv
 
   const state = readState(dir);
   assert.equal(state.status, 'running');
-  assert.deepEqual(state.processes.map((p) => p.id).sort(), ['control-1', 'feed-1', 'gateway-1', 'nats', 'redis', 'router-1', 'server-1']);
+  assert.deepEqual(state.processes.map((p) => p.id).sort(), ['control-1', 'feed-1', 'gateway-1', 'history-1', 'nats', 'redis', 'router-1', 'server-1']);
 
   const gws = await getJson<{ gateways: Array<{ id: string; url: string }> }>(`${out.router}/v1/gateways?protocol=ws`);
   assert.deepEqual(gws.gateways.map((g) => g.id), ['gateway-1']);
@@ -100,14 +100,14 @@ test('up --detach --json, status --json, down: full process cluster on nats-serv
   assert.equal(status.code, 0, status.stderr);
   const st = JSON.parse(status.stdout) as { nodes: Array<{ id: string; role: string; address: string; health: string }> };
   const ids = st.nodes.map((n) => n.id);
-  for (const id of ['router-1', 'control-1', 'server-1', 'gateway-1', 'feed-1']) assert.ok(ids.includes(id), `status lacks ${id}: ${ids}`);
+  for (const id of ['router-1', 'control-1', 'server-1', 'gateway-1', 'history-1', 'feed-1']) assert.ok(ids.includes(id), `status lacks ${id}: ${ids}`);
   const roles = new Set(st.nodes.map((n) => n.role));
-  assert.deepEqual([...roles].sort(), ['control', 'feed', 'gateway', 'router', 'server']);
+  assert.deepEqual([...roles].sort(), ['control', 'feed', 'gateway', 'history', 'router', 'server']);
   assert.equal(st.nodes.find((n) => n.id === 'gateway-1')!.address, out.gateways[0]!.ws);
 
   const down = await runCli(['down', '--data-dir', dir]);
   assert.equal(down.code, 0, down.stderr);
-  assert.match(down.stdout, /is down \(7 processes stopped\)/);
+  assert.match(down.stdout, /is down \(8 processes stopped\)/);
   assert.equal(existsSync(join(dir, 'cluster.json')), false);
   await assertAllGone(state);
 
@@ -164,6 +164,7 @@ test('embedded mode when PATH has no nats-server: one process, says so, router a
   const up = await runCli(['up', '--detach', ...SMALL, '--data-dir', dir], env);
   assert.equal(up.code, 0, `up failed:\n${up.stdout}\n${up.stderr}`);
   assert.match(up.stdout, /embedded: bus \(in-memory\), registry \(in-memory\), cache \(in-memory\)/);
+  assert.match(up.stdout, /does not survive a stop \(kline history does: .*history\.sqlite\)/, 'the one thing that outlives a stop is named');
   assert.match(up.stdout, /install nats-server and redis-server, or pass --nats URL and --redis URL/);
 
   const state = readState(dir);

@@ -12,7 +12,7 @@ import { defaults } from '../../system/common/config.ts';
 import { startRouter } from '../../system/router/router.ts';
 import { connectNats } from '../../system/common/nats-bus.ts';
 import { REGISTRY_BUCKET } from '../../system/common/kv-registry.ts';
-import { startRole as startRoleProc } from '../helpers/cluster.ts';
+import { clusterHeaders, startRole as startRoleProc, testSecrets } from '../helpers/cluster.ts';
 import { Kvm } from '@nats-io/kv';
 
 const EXPIRY_MS = 1500;
@@ -91,26 +91,28 @@ test('two router processes share one registry on NATS', async (t) => {
   ]);
   t.after(() => Promise.all([a.stop(), b.stop()]));
   assert.equal(a.url, `http://127.0.0.1:${portA}`);
-  const keep = new KeepAlive(a.url);
+  const keep = new KeepAlive(a.adminUrl);
   t.after(() => keep.stop());
 
-  await t.test('healthz names the shared registry; both routers list themselves', async () => {
-    const h = await http('GET', `${b.url}/healthz`);
+  await t.test('stats name the shared registry; both routers list themselves', async () => {
+    const h = await http('GET', `${b.url}/healthz`, undefined, 'none');
     assert.equal(h.status, 200);
     assert.equal(h.json.ok, true);
-    assert.equal(h.json.registry, 'jetstream-kv');
+    assert.equal(h.json.registry, undefined, 'the client port shows no topology');
+    assert.equal((await http('GET', `${b.adminUrl}/stats`)).json.registry, 'jetstream-kv');
     const routers = await waitFor('both routers in the registry', async () => {
-      const r = await http('GET', `${b.url}/v1/nodes?role=router`);
+      const r = await http('GET', `${b.adminUrl}/v1/nodes?role=router`);
       return r.json.nodes.length === 2 && r.json.nodes;
     });
     assert.deepEqual(ids(routers), ['router-1', 'router-2']);
     assert.equal(routers[0].urls.http, a.url);
+    assert.equal(routers[0].urls.admin, a.adminUrl);
   });
 
   await t.test('a heartbeat posted to A is answered by B, gateways least-loaded first, draining excluded', async () => {
     await keep.add(gateway('gw-busy', 50, 0.1), gateway('gw-idle', 2, 0.5), gateway('gw-cool', 2, 0.1), gateway('gw-drain', 0, 0, true));
     const nodes = await waitFor('gateways visible on B', async () => {
-      const r = await http('GET', `${b.url}/v1/nodes?role=gateway`);
+      const r = await http('GET', `${b.adminUrl}/v1/nodes?role=gateway`);
       return r.json.nodes.length === 4 && r.json.nodes;
     });
     assert.deepEqual(ids(nodes), ['gw-busy', 'gw-cool', 'gw-drain', 'gw-idle']);
@@ -141,10 +143,10 @@ test('two router processes share one registry on NATS', async (t) => {
   });
 
   await t.test('routes are the same on both routers, stable, and only a leaving server\'s topics move', async () => {
-    assert.equal((await http('GET', `${a.url}/v1/route?topic=btcusdt@ticker`)).status, 503);
+    assert.equal((await http('GET', `${a.adminUrl}/v1/route?topic=btcusdt@ticker`)).status, 503);
     await keep.add(server('srv-1'), server('srv-2'), server('srv-3'), { ...server('srv-drain'), draining: true });
-    await waitFor('servers visible on B', async () => (await http('GET', `${b.url}/v1/servers`)).json.servers.length === 3);
-    const servers = (await http('GET', `${b.url}/v1/servers`)).json.servers as NodeRecord[];
+    await waitFor('servers visible on B', async () => (await http('GET', `${b.adminUrl}/v1/servers`)).json.servers.length === 3);
+    const servers = (await http('GET', `${b.adminUrl}/v1/servers`)).json.servers as NodeRecord[];
     assert.deepEqual(ids(servers), ['srv-1', 'srv-2', 'srv-3']);
 
     const symbols = ['btcusdt', 'ethusdt', 'solusdt', 'xrpusdt', 'adausdt', 'dogeusdt', 'bnbusdt', 'ltcusdt'];
@@ -160,36 +162,36 @@ test('two router processes share one registry on NATS', async (t) => {
       }
       return m;
     };
-    const onA = await routesOn(a.url);
-    assert.deepEqual(await routesOn(b.url), onA);
-    assert.deepEqual(await routesOn(a.url), onA, 'stable across calls');
+    const onA = await routesOn(a.adminUrl);
+    assert.deepEqual(await routesOn(b.adminUrl), onA);
+    assert.deepEqual(await routesOn(a.adminUrl), onA, 'stable across calls');
     assert.deepEqual(new Set(onA.values()), new Set(['srv-1', 'srv-2', 'srv-3']));
 
     // Upper case is normalised, malformed topics are refused.
-    const upper = await http('GET', `${b.url}/v1/route?topic=BTCUSDT@ticker`);
+    const upper = await http('GET', `${b.adminUrl}/v1/route?topic=BTCUSDT@ticker`);
     assert.equal(upper.json.server.id, onA.get('btcusdt@ticker'));
     for (const bad of ['btcusdt', 'btcusdt@nope', '@ticker', 'btcusdt@kline_7m']) {
-      const r = await http('GET', `${b.url}/v1/route?topic=${encodeURIComponent(bad)}`);
+      const r = await http('GET', `${b.adminUrl}/v1/route?topic=${encodeURIComponent(bad)}`);
       assert.equal(r.status, 400, bad);
       assert.equal(typeof r.json.error, 'string');
     }
-    assert.equal((await http('GET', `${b.url}/v1/route`)).status, 400);
+    assert.equal((await http('GET', `${b.adminUrl}/v1/route`)).status, 400);
 
     // srv-2 leaves: DELETE takes it out at once on the router it was sent to.
     await keep.forget('srv-2');
-    const del = await http('DELETE', `${a.url}/v1/nodes/srv-2`);
+    const del = await http('DELETE', `${a.adminUrl}/v1/nodes/srv-2`);
     assert.equal(del.status, 200);
     assert.equal(del.json.existed, true);
-    assert.deepEqual(ids((await http('GET', `${a.url}/v1/servers`)).json.servers), ['srv-1', 'srv-3']);
-    await waitFor('srv-2 gone on B', async () => (await http('GET', `${b.url}/v1/servers`)).json.servers.length === 2);
+    assert.deepEqual(ids((await http('GET', `${a.adminUrl}/v1/servers`)).json.servers), ['srv-1', 'srv-3']);
+    await waitFor('srv-2 gone on B', async () => (await http('GET', `${b.adminUrl}/v1/servers`)).json.servers.length === 2);
 
-    const after = await routesOn(b.url);
-    assert.deepEqual(await routesOn(a.url), after);
+    const after = await routesOn(b.adminUrl);
+    assert.deepEqual(await routesOn(a.adminUrl), after);
     for (const topic of topics) {
       if (onA.get(topic) === 'srv-2') assert.notEqual(after.get(topic), 'srv-2', topic);
       else assert.equal(after.get(topic), onA.get(topic), `${topic} must stay on ${onA.get(topic)}`);
     }
-    assert.equal((await http('DELETE', `${b.url}/v1/nodes/srv-2`)).json.existed, false);
+    assert.equal((await http('DELETE', `${b.adminUrl}/v1/nodes/srv-2`)).json.existed, false);
   });
 
   await t.test('symbols are the union of the live feeds', async () => {
@@ -205,19 +207,19 @@ test('two router processes share one registry on NATS', async (t) => {
   });
 
   await t.test('an entry expires after expiryMs without heartbeats', async () => {
-    const once = await http('POST', `${a.url}/v1/heartbeat`, gateway('gw-once', 0, 0));
+    const once = await http('POST', `${a.adminUrl}/v1/heartbeat`, gateway('gw-once', 0, 0));
     assert.equal(once.status, 200);
-    await waitFor('gw-once on B', async () => ids((await http('GET', `${b.url}/v1/nodes`)).json.nodes).includes('gw-once'));
+    await waitFor('gw-once on B', async () => ids((await http('GET', `${b.adminUrl}/v1/nodes`)).json.nodes).includes('gw-once'));
     await waitFor(
       'gw-once to expire on both',
       async () => {
-        const [na, nb] = await Promise.all([http('GET', `${a.url}/v1/nodes`), http('GET', `${b.url}/v1/nodes`)]);
+        const [na, nb] = await Promise.all([http('GET', `${a.adminUrl}/v1/nodes`), http('GET', `${b.adminUrl}/v1/nodes`)]);
         return !ids(na.json.nodes).includes('gw-once') && !ids(nb.json.nodes).includes('gw-once');
       },
       EXPIRY_MS * 4,
     );
     // The kept-alive nodes are still there.
-    assert.ok(ids((await http('GET', `${b.url}/v1/nodes`)).json.nodes).includes('gw-idle'));
+    assert.ok(ids((await http('GET', `${b.adminUrl}/v1/nodes`)).json.nodes).includes('gw-idle'));
   });
 
   await t.test('malformed heartbeats get 400 with a reason', async () => {
@@ -235,29 +237,29 @@ test('two router processes share one registry on NATS', async (t) => {
       [{ id: 'x1', role: 'gateway', urls: {}, protocols: 'ws' }, /protocols/],
     ];
     for (const [body, reason] of cases) {
-      const r = await http('POST', `${b.url}/v1/heartbeat`, body);
+      const r = await http('POST', `${b.adminUrl}/v1/heartbeat`, body);
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.match(r.json.error, reason);
     }
-    assert.ok(!ids((await http('GET', `${b.url}/v1/nodes`)).json.nodes).includes('x1'));
+    assert.ok(!ids((await http('GET', `${b.adminUrl}/v1/nodes`)).json.nodes).includes('x1'));
   });
 
   await t.test('killing router A leaves B answering', async () => {
     const killed = new Promise((r) => a.proc.once('exit', r));
     a.proc.kill('SIGKILL');
     await killed;
-    keep.target = b.url;
+    keep.target = b.adminUrl;
     await keep.beatAll();
     const h = await http('GET', `${b.url}/healthz`);
     assert.equal(h.status, 200);
     const g = await http('GET', `${b.url}/v1/gateways?protocol=ws&limit=1`);
     assert.deepEqual(ids(g.json.gateways), ['gw-idle']);
-    const r = await http('GET', `${b.url}/v1/route?topic=btcusdt@ticker`);
+    const r = await http('GET', `${b.adminUrl}/v1/route?topic=btcusdt@ticker`);
     assert.equal(r.status, 200);
     // A could not deregister; its entry ages out.
     await waitFor(
       'router-1 to expire',
-      async () => ids((await http('GET', `${b.url}/v1/nodes?role=router`)).json.nodes).join() === 'router-2',
+      async () => ids((await http('GET', `${b.adminUrl}/v1/nodes?role=router`)).json.nodes).join() === 'router-2',
       EXPIRY_MS * 4,
     );
   });
@@ -267,25 +269,28 @@ test('embedded router: in-memory registry handed in by the caller', async (t) =>
   const registry = new MemoryRegistry(EXPIRY_MS);
   const log = createLogger('router-embedded', undefined, 'error');
   t.after(() => log.close());
-  const handle = await startRouter({ ...defaults.router(), id: 'router-e', port: 0, expiryMs: EXPIRY_MS }, { log, registry });
+  const handle = await startRouter({ ...defaults.router(), id: 'router-e', port: 0, expiryMs: EXPIRY_MS }, { log, registry, secrets: testSecrets().secrets });
   t.after(() => handle.stop());
   const url = handle.urls.http!;
+  const admin = handle.urls.admin!;
 
   const h = await http('GET', `${url}/healthz`);
-  assert.deepEqual(h.json, { ok: true, id: 'router-e', draining: false, registry: 'memory', nodes: 1 });
-  assert.equal((await http('POST', `${url}/v1/heartbeat`, server('srv-e'))).status, 200);
+  assert.deepEqual(h.json, { ok: true, id: 'router-e', draining: false });
+  assert.equal((await http('POST', `${url}/v1/heartbeat`, server('srv-e'))).status, 404, 'the registry is not on the client port');
+  assert.equal((await http('POST', `${admin}/v1/heartbeat`, server('srv-e'), clusterHeaders())).status, 200);
   assert.deepEqual(ids(await registry.list()).sort(), ['router-e', 'srv-e']);
-  assert.deepEqual((await http('GET', `${url}/v1/route?topic=ethusdt@depth`)).json, {
+  assert.deepEqual((await http('GET', `${admin}/v1/route?topic=ethusdt@depth`, undefined, clusterHeaders())).json, {
     topic: 'ethusdt@depth',
     server: { id: 'srv-e', grpc: '127.0.0.1:7300/srv-e' },
   });
 
   // Draining the router itself makes /healthz fail so a load balancer drops it.
-  assert.equal((await http('POST', `${url}/admin/drain`, { draining: true })).status, 200);
+  assert.equal((await http('POST', `${admin}/admin/drain`, { draining: true }, clusterHeaders())).status, 403, 'a role may not drain');
+  assert.equal((await http('POST', `${admin}/admin/drain`, { draining: true })).status, 200);
   assert.equal((await http('GET', `${url}/healthz`)).status, 503);
   assert.equal((await registry.list()).find((n) => n.id === 'router-e')?.draining, true);
-  assert.equal((await http('POST', `${url}/admin/drain`, { draining: false })).status, 200);
-  assert.equal((await http('GET', `${url}/stats`)).json.role, 'router');
+  assert.equal((await http('POST', `${admin}/admin/drain`, { draining: false })).status, 200);
+  assert.equal((await http('GET', `${admin}/stats`)).json.role, 'router');
 
   await handle.stop();
   assert.deepEqual(ids(await registry.list()), ['srv-e'], 'a stopped router deregisters itself');
@@ -309,7 +314,7 @@ test('a gateway that is gone stops being handed out long before its registry ent
     startRole('router', { ...common, id: 'router-2', port: portB }),
   ]);
   t.after(() => Promise.all([a.stop(), b.stop()]));
-  const gw = (i: number) => startRoleProc('gateway', { id: `gateway-${i}`, nats: nats.url, routers: [a.url, b.url], port: 0, heartbeatMs: 1_000 });
+  const gw = (i: number) => startRoleProc('gateway', { id: `gateway-${i}`, nats: nats.url, routers: [a.adminUrl, b.adminUrl], port: 0, heartbeatMs: 1_000 });
   const [g1, g2] = [await gw(1), await gw(2)];
   t.after(async () => {
     g1.proc.kill('SIGCONT');
@@ -348,9 +353,9 @@ test('a gateway that is gone stops being handed out long before its registry ent
     assert.ok(entry && entry.operation === 'PUT', 'the KV entry is still there');
     const seenAt = entry.json<NodeRecord>().seenAt;
     assert.ok(Date.now() - seenAt < expiryMs, `its last heartbeat (${Date.now() - seenAt} ms ago) is within the expiry`);
-    assert.ok(ids((await http('GET', `${b.url}/v1/nodes?role=gateway`)).json.nodes).includes('gateway-2'), '/v1/nodes still lists it');
+    assert.ok(ids((await http('GET', `${b.adminUrl}/v1/nodes?role=gateway`)).json.nodes).includes('gateway-2'), '/v1/nodes still lists it');
     t.diagnostic(`gateway-2 left out ${goneAfterMs} ms after the kill, ${Date.now() - seenAt} ms after its last heartbeat`);
-    const stats = (await http('GET', `${a.url}/stats`)).json;
+    const stats = (await http('GET', `${a.adminUrl}/stats`)).json;
     assert.ok(stats.counters.gateways_gone >= 1, JSON.stringify(stats.counters));
   });
 

@@ -87,6 +87,10 @@ class FakeWs {
   terminate(): void {
     this.terminated++;
   }
+  pings = 0;
+  ping(): void {
+    this.pings++;
+  }
 }
 
 function setup(capBytes: number) {
@@ -323,4 +327,47 @@ test('ClientConn: a destroyed or unwritable socket is not written to', () => {
   socket.destroyed = true;
   conn.flush();
   assert.deepEqual(socket.bursts, []);
+});
+
+test('ClientConn: a drain into kernel buffers does not end the grace; answering the heartbeat sent at the overflow does', async () => {
+  const { socket, ws, conn, calls } = setup(1024 * 1024);
+  socket.stall(300 * 1024);
+  for (let i = 0; i < 20_000 && conn.state !== 'resyncing'; i++) deliver(conn, [filler[i % filler.length]!]);
+  assert.equal(conn.state, 'resyncing');
+  const stuckSince = conn.stuckSince;
+  assert.ok(stuckSince > 0);
+  assert.equal(ws.pings, 1, 'a heartbeat is queued behind everything sent so far');
+
+  socket.sent(0); // the kernel took the bytes: the client is resynced, yet nobody has read anything
+  assert.deepEqual(calls.resync, ['slow_client']);
+  assert.equal(conn.state, 'live');
+  assert.equal(conn.stuckSince, stuckSince, 'still stuck: the grace keeps counting from the first overflow');
+
+  // Overflowing again (the kernel buffers are full now) neither restarts the grace nor sends another proof heartbeat.
+  socket.stall(300 * 1024);
+  deliver(conn, [event('btcusdt@trade')]);
+  conn.flush();
+  for (let i = 0; i < 20_000 && conn.state !== 'resyncing'; i++) deliver(conn, [filler[i % filler.length]!]);
+  assert.equal(conn.state, 'resyncing');
+  assert.equal(conn.stuckSince, stuckSince);
+  assert.equal(ws.pings, 1);
+
+  conn.heartbeat(); // a routine heartbeat after the proof one
+  assert.ok(conn.heartbeatAnswered() > 0, 'the round trip of the oldest heartbeat');
+  assert.equal(conn.stuckSince, 0, 'the proof heartbeat was answered: the client reads again');
+});
+
+test('ClientConn: an answer to a heartbeat sent before the overflow does not clear it', () => {
+  const { socket, conn } = setup(1024 * 1024);
+  conn.heartbeat(); // routine, before the client fell behind
+  socket.stall(300 * 1024);
+  for (let i = 0; i < 20_000 && conn.state !== 'resyncing'; i++) deliver(conn, [filler[i % filler.length]!]);
+  const stuckSince = conn.stuckSince;
+  assert.ok(stuckSince > 0);
+  conn.heartbeatAnswered(); // answers the older heartbeat only
+  assert.equal(conn.stuckSince, stuckSince);
+  conn.heartbeatAnswered(); // now the one sent at the overflow
+  assert.equal(conn.stuckSince, 0);
+  conn.heartbeatAnswered(); // unsolicited: counts for nothing
+  assert.equal(conn.stuckSince, 0);
 });

@@ -9,7 +9,7 @@ test('roleOfScript names the role of a system/<role>/main.ts path, and nothing e
   assert.equal(roleOfScript('system/gateway/gateway.ts'), undefined);
 });
 
-test('nodeFlagsFor: the gateway gets a larger young generation; unknown roles get nothing', () => {
-  assert.deepEqual(nodeFlagsFor('gateway'), ['--max-semi-space-size=32']);
+test('nodeFlagsFor: the gateway gets a larger young generation and gc() for reclaiming after a load; unknown roles get nothing', () => {
+  assert.deepEqual(nodeFlagsFor('gateway'), ['--max-semi-space-size=32', '--expose-gc']);
   assert.deepEqual(nodeFlagsFor('nope'), []);
 });

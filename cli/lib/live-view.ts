@@ -51,7 +51,9 @@ export class LiveView {
 
   start(): void {
     if (this.#opts.tty && !this.#opts.json) {
-      this.#ink = render(this.#element(), { stdout: this.#stdout, exitOnCtrlC: false, patchConsole: false, maxFps: 10 });
+      // interactive: the caller already decided this is a terminal; Ink would otherwise turn itself off
+      // whenever a CI variable is set (drawing only at exit), even on a real TTY.
+      this.#ink = render(this.#element(), { stdout: this.#stdout, exitOnCtrlC: false, patchConsole: false, maxFps: 10, interactive: true });
       this.#stdout.on('resize', this.#onResize);
     }
     void this.#poll();

@@ -15,6 +15,7 @@
 // saturated rate (lib/mix-tape.ts: the feed's simulator in virtual time, the
 // gateway's codec), so both send the same kinds, proportions and sizes.
 import { parseArgs } from 'node:util';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, decodeFromCompressedBase64 } from 'hdr-histogram-js';
@@ -26,6 +27,8 @@ import { keptUp, MAX_STEP_P99_MS, MIN_DELIVERED_SHARE } from './lib/kept-up.ts';
 import { planSubscriptions, streamUrl, type SubscriptionPlan } from './lib/subscriptions.ts';
 import { expectedMixPerSec, parseMix, planMixSubscriptions, type MixPlan } from './lib/stream-mix.ts';
 import { cpuWindow, writesWindow } from './lib/proc-cpu.ts';
+import { hostCpuWindow } from './lib/host-cpu.ts';
+import { findBottleneck, type Bottleneck } from './lib/bottleneck.ts';
 import { profilesIn, summariseProfile } from './lib/cpu-profile.ts';
 import type { RawStopReply } from './lib/raw-broadcast-server.ts';
 import {
@@ -44,6 +47,8 @@ const RAW_ENTRY = join(ROOT, 'bench', 'lib', 'raw-broadcast-server.ts');
 // After an overload, "recovered" means keeping up again at an ordinary latency.
 const RECOVERED_P99_MS = 100;
 const SETTLE_MS = 1_000;
+/** Every CPU of the machine: /proc/stat's busy share scales by these (not by a cgroup quota). */
+const HOST_CPUS = cpus().length;
 const RECOVER_MAX_MS = 15_000;
 const REFINE_STEPS = 3;
 // Raw baseline credit: ~200 KB of frames in flight per socket at most, so the
@@ -211,6 +216,8 @@ const { onCleanup, cleanup } = cleanupList();
 interface Measured {
   snap: FleetSnap;
   cpu: Record<string, number | null>;
+  /** What bound the window: a load client, a process, the machine, or none of them (lib/bottleneck.ts). */
+  bottleneck: Bottleneck;
   intervals: IntervalHistogram[];
   latency: LatencySummary;
   /** feed → NATS only, from the bus tap, over the same window. */
@@ -251,6 +258,7 @@ async function gatewayEgress(httpUrl: string, reset: boolean): Promise<{ out: La
 async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: string, seconds: number, tag: string, tap?: LoadFleet, egressUrl?: string): Promise<Measured> {
   await Promise.all([fleet.snap(), tap?.snap(), egressUrl ? gatewayEgress(egressUrl, true) : undefined]); // discard what came before the window
   const cpu = cpuWindow(procs);
+  const host = hostCpuWindow(HOST_CPUS);
   const writes = writesWindow(procs);
   const intervals: IntervalHistogram[] = [];
   let total: FleetSnap | undefined;
@@ -296,9 +304,10 @@ async function measure(fleet: LoadFleet, procs: Record<string, number>, sender: 
       : undefined;
   const writesPerSec = writes.end();
   const senderWritesPerSec = writesPerSec[sender] ?? null;
+  const cpuCores = cpu.end();
   return {
-    writesPerSec,
-    snap: total!, cpu: cpu.end(), intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined, egressLatency: egress?.out, arrivalLatency: egress?.arrival, gatewayPauses,
+    writesPerSec, bottleneck: findBottleneck(cpuCores, host.end(), HOST_CPUS),
+    snap: total!, cpu: cpuCores, intervals, latency: latencySummary(total!.hist), busLatency: bus ? latencySummary(bus.hist) : undefined, egressLatency: egress?.out, arrivalLatency: egress?.arrival, gatewayPauses,
     senderWritesPerSec, messagesPerWrite: senderWritesPerSec ? round(total!.eventsPerSec / senderWritesPerSec, 2) : null,
   };
 }
@@ -348,6 +357,7 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
   const stopped = await raw.request<RawStopReply>({ type: 'stop' }, 5_000);
   intervals.push(...m.intervals);
   console.log(`  delivered ${fmtRate(m.snap.eventsPerSec)} · ${m.messagesPerWrite ?? '?'} msgs per write syscall · CPU ${fmtCpu(m.cpu)}`);
+  console.log(`  limited by: ${m.bottleneck.note}`);
   if (pacedRate) console.log(`  latency ${fmtLatency(m.latency)}`);
   await fleet.closeConnections();
   await fleet.stop();
@@ -366,6 +376,7 @@ async function runRaw(o: Options, plan: SubscriptionPlan, capMs: number, interva
     writesPerSec: m.senderWritesPerSec,
     messagesPerWrite: m.messagesPerWrite,
     cpu: m.cpu,
+    bottleneck: m.bottleneck,
     writeSyscallsPerSec: m.writesPerSec,
     ...deliveryFacts(m.snap),
     fleetTotals: fleet.totals,
@@ -391,6 +402,7 @@ interface Step {
   clientReadPauses: number;
   feedLagMs: number | null;
   cpu: Record<string, number | null>;
+  bottleneck: Bottleneck;
   ok: boolean;
 }
 
@@ -415,11 +427,12 @@ async function runPipeline(o: Options, plan: SubscriptionPlan, capMs: number, in
       rate: round(rate, 3), expectedPerSec: round(expected), deliveredPerSec: round(m.snap.eventsPerSec),
       sustainedPerSec: round(Math.min(m.snap.eventsPerSec, expected)), deliveredShare: round(share, 3),
       latency: m.latency, busLatency: m.busLatency, egressLatency: m.egressLatency, arrivalLatency: m.arrivalLatency, gatewayWritesPerSec: m.senderWritesPerSec, messagesPerWrite: m.messagesPerWrite, writeSyscallsPerSec: m.writesPerSec,
-      resyncNotices: m.snap.resyncs, clientReadPauses: m.snap.pauses, feedLagMs: await pipe.feedLagMs(), cpu: m.cpu, ok,
+      resyncNotices: m.snap.resyncs, clientReadPauses: m.snap.pauses, feedLagMs: await pipe.feedLagMs(), cpu: m.cpu, bottleneck: m.bottleneck, ok,
     };
     console.log(
       `  step ${String(i).padStart(2)} rate ${String(step.rate).padStart(7)}/s/sym  expected ${fmtRate(expected).padStart(16)}  delivered ${fmtRate(m.snap.eventsPerSec).padStart(16)}` +
-        `  (${Math.round(share * 100)}%)  p99 ${m.latency.p99Ms} ms (bus ${m.busLatency?.p99Ms ?? '?'} ms, gateway in ${m.arrivalLatency?.p99Ms ?? '?'} ms, out ${m.egressLatency?.p99Ms ?? '?'} ms)  ${m.messagesPerWrite ?? '?'} msgs/write  ${ok ? 'ok' : 'SATURATED'}${m.snap.pauses ? ` (clients behind: ${m.snap.pauses} read pauses)` : ''}  [${fmtCpu(m.cpu)}]`,
+        `  (${Math.round(share * 100)}%)  p99 ${m.latency.p99Ms} ms (bus ${m.busLatency?.p99Ms ?? '?'} ms, gateway in ${m.arrivalLatency?.p99Ms ?? '?'} ms, out ${m.egressLatency?.p99Ms ?? '?'} ms)  ${m.messagesPerWrite ?? '?'} msgs/write  ${ok ? 'ok' : 'SATURATED'}${m.snap.pauses ? ` (clients behind: ${m.snap.pauses} read pauses)` : ''}  [${fmtCpu(m.cpu)}]` +
+        (m.bottleneck.limitedBy === 'load-clients' ? `  LOAD-CLIENT-BOUND (${m.bottleneck.process} ${m.bottleneck.cores})` : ''),
     );
     return step;
   };
@@ -613,14 +626,18 @@ async function main(): Promise<void> {
     rows.push(['(a) raw ws broadcast', `${fmtRate(raw.deliveredPerSec)} · ${raw.messagesPerWrite ?? '?'} msgs/write  [CPU ${fmtCpu(raw.cpu)}]`]);
     // Saturated through its credit window: a throughput ceiling, not a latency target.
     if ('latencyAtSaturation' in raw) rows.push(['    its latency', fmtLatency(raw.latencyAtSaturation)]);
+    rows.push(['    limited by', raw.bottleneck.note]);
   }
   if (pipeline?.saturatedDeliveredPerSec != null) {
     rows.push(['(b) pipeline, saturated', `${fmtRate(pipeline.saturatedDeliveredPerSec!)} at ${pipeline.saturatedRate} trades/s/sym${pipeline.saturated ? '' : ' (not saturated: lower bound)'}`]);
     const at = pipeline.steps.find((s) => s.rate === pipeline.saturatedRate);
     rows.push(['    at that step', `${at?.messagesPerWrite ?? '?'} msgs/write at the gateway  [CPU ${fmtCpu(at?.cpu ?? {})}]`]);
-    if (at) rows.push(['    its latency', fmtLatency(at.latency)]);
+    if (at) rows.push(['    its latency', fmtLatency(at.latency)], ['    limited by', at.bottleneck.note]);
   }
-  if (ratio !== undefined) rows.push(['ratio b/a', `${ratio}  (goal ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'})`]);
+  if (ratio !== undefined) {
+    const rawBound = raw?.bottleneck.limitedBy === 'load-clients';
+    rows.push(['ratio b/a', `${ratio}  (goal ≥ 0.5: ${ratio >= 0.5 ? 'met' : 'NOT met'})${rawBound ? ' — (a) was load-client-bound, so this ratio is an upper bound' : ''}`]);
+  }
   if (pipeline) {
     const h = pipeline.halfLoad;
     rows.push(['(b) at half load', `${h.rate} trades/s/sym → ${fmtRate(h.deliveredPerSec)} (expected ${fmtRate(h.expectedPerSec)})`]);

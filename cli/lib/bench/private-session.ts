@@ -2,7 +2,8 @@
 // WebSocket JSON connection with its user's JWT (found through the router),
 // subscribed to `orders`, acking every `ackEvery` events with an id so the
 // gateway's reply times the ack round trip. Order latency = receive time −
-// the engine's event time the event carries (`T`, ms). Per connection the
+// the engine's event time the event carries (`T`, ms); events the bus stored
+// (`pt`) before the connection subscribed are catch-up, not samples. Per connection the
 // seqs must rise; a seq at or below the last one is a duplicate. Loss is
 // found at the end against the union of what the agent's connections of the
 // same user received (every connection of a user gets the same stream).
@@ -46,8 +47,10 @@ export interface PrivateAgentResult {
 
 const SEQ = Buffer.from('"seq":');
 const T = Buffer.from('"T":');
+const PT = Buffer.from('"pt":');
 const ORDER_EVENT = [Buffer.from('{"e":"executionReport"'), Buffer.from('{"e":"balanceUpdate"')];
 const RESULT = Buffer.from('{"result"');
+const ID = Buffer.from('"id":');
 const ERROR = Buffer.from('{"error"');
 const MAX_ATTEMPTS = 8;
 
@@ -63,6 +66,12 @@ function numberAt(buf: Buffer, at: number): number {
   }
   return digits ? v : -1;
 }
+
+/** The number after the last occurrence of key (-1: none). */
+const numberAfter = (buf: Buffer, key: Buffer): number => {
+  const at = buf.lastIndexOf(key);
+  return at < 0 ? -1 : numberAt(buf, at + key.length);
+};
 
 const startsWith = (buf: Buffer, p: Buffer) => buf.length >= p.length && buf.compare(p, 0, p.length, 0, p.length) === 0;
 
@@ -191,9 +200,11 @@ class PrivateSession implements LivenessSubject {
     this.rx = true;
     const m = this.run.env.meter;
     if (ORDER_EVENT.some((p) => startsWith(d, p))) {
-      const seq = numberAt(d, d.lastIndexOf(SEQ) + SEQ.length);
+      const seq = numberAfter(d, SEQ);
       const at = d.indexOf(T);
       const eventMs = at < 0 ? -1 : numberAt(d, at + T.length);
+      // Stored on the bus (pt, µs) before this connection subscribed: resumed history, not a latency sample.
+      const storedUs = numberAfter(d, PT);
       const c = m.counters;
       c.msgs++;
       c.bytes += d.length;
@@ -209,7 +220,7 @@ class PrivateSession implements LivenessSubject {
       if (seq > book.newest) book.newest = seq;
       if (eventMs > 0) {
         const nowMs = m.nowUs() / 1000;
-        if (eventMs < this.#subscribedMs) {
+        if (storedUs > 0 && storedUs < this.#subscribedMs * 1000) {
           c.catchup++;
           this.run.catchup++;
         } else {
@@ -234,7 +245,7 @@ class PrivateSession implements LivenessSubject {
       return;
     }
     if (startsWith(d, RESULT)) {
-      const id = numberAt(d, d.lastIndexOf('"id":') + 5);
+      const id = numberAfter(d, ID);
       const sent = this.#pending.get(id);
       if (sent !== undefined) {
         this.#pending.delete(id);

@@ -26,7 +26,7 @@ function healthForReaders(h: (AgentHealth & { cpuMax?: number }) | undefined): R
 }
 
 const PRIVATE_HOW = {
-  orderLatency: "results.latencyMs: client receive time − the order event's engine event time (T, ms: the Order's update/event time); events older than the connection's SUBSCRIBE (resumed with `after`) are counted in catchup, not sampled",
+  orderLatency: "results.latencyMs: client receive time − the order event's engine event time (T, ms: the Order's update/event time); events stored on the bus (pt) before the connection's SUBSCRIBE (resumed with `after`) are counted in catchup, not sampled; the engine's own publish queueing is part of the latency",
   ackRtt: 'an ACK with an id every private.ackEvery events; round trip = the gateway\'s {"result":null,"id":…} reply − the send',
   connectRate: 'connections opened / (last first-time open − first connect attempt), all agents, on the controller clock',
   duplicates: 'per connection, an order seq at or below the last one it had (JetStream stream seqs rise per user)',

@@ -28,7 +28,7 @@ function privateRows(p: PrivateFigures | undefined, l: LatencySummary): Array<[s
   if (!p) return [];
   const m = p.memory;
   return [
-    ['private connections', `${p.opened} of ${p.connections} opened · ${p.connectRate}/s connect rate (all open in ${(p.connectSpanMs / 1000).toFixed(1)} s)`],
+    ['private connections', `${p.opened} of ${p.connections} opened · ${p.connectRate}/s connect rate (all open in ${(p.connectSpanMs / 1000).toFixed(1)} s) · ${p.subscribed} subscribed (${p.subscribeRefusals} SUBSCRIBEs refused, retried)`],
     ['order latency (from the event time)', `p50 ${l.p50Ms} ms · p99 ${l.p99Ms} ms (n=${l.count})`],
     ['order events', `${p.orders} received (${p.catchup} caught up on subscribe) · duplicates ${p.duplicates} · gaps ${p.gaps}`],
     ['ack round trip', `p50 ${p.ackRtt.p50Ms} ms · p99 ${p.ackRtt.p99Ms} ms (${p.ackReplies} of ${p.acksSent} acks answered)`],

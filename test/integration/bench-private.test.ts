@@ -35,6 +35,7 @@ test('pushctl bench private-orders (2 users × 5 connections) against pushctl up
   const p = summary.private;
   assert.equal(p.connections, 10);
   assert.equal(p.opened, 10);
+  assert.equal(p.subscribed, 10);
   assert.ok(p.connectRate > 0, `connect rate ${p.connectRate}`);
   assert.ok(p.orders > 0, 'no order events received');
   assert.ok(summary.results.latencyMs.count > 0, 'no order latency samples');

@@ -20,6 +20,9 @@ export interface PrivateFigures {
   perUser: number;
   connections: number;
   opened: number;
+  /** Connections whose SUBSCRIBE was answered; SUBSCRIBEs the gateways refused (retried). */
+  subscribed: number;
+  subscribeRefusals: number;
   /** Connections opened per second: first connect attempt to the last first-time open, over every agent. */
   connectRate: number;
   connectSpanMs: number;
@@ -97,7 +100,7 @@ export async function sampleGateways(dataDir: string | undefined): Promise<Gatew
 
 export function mergePrivate(spec: PrivateSpec, results: PrivateAgentResult[], before: GatewaySample[], under: GatewaySample[], open: number): PrivateFigures {
   const ack = newHistogram();
-  const sum = (k: 'connections' | 'opened' | 'orders' | 'catchup' | 'duplicates' | 'gaps' | 'acksSent' | 'ackReplies') => results.reduce((n, r) => n + r[k], 0);
+  const sum = (k: 'connections' | 'opened' | 'subscribed' | 'subscribeRefusals' | 'orders' | 'catchup' | 'duplicates' | 'gaps' | 'acksSent' | 'ackReplies') => results.reduce((n, r) => n + r[k], 0);
   const byUser: PrivateFigures['byUser'] = {};
   for (const r of results) {
     addEncoded(ack, r.ack);
@@ -127,7 +130,7 @@ export function mergePrivate(spec: PrivateSpec, results: PrivateAgentResult[], b
     };
   }
   const out: PrivateFigures = {
-    users: spec.users, perUser: spec.perUser, connections: sum('connections'), opened,
+    users: spec.users, perUser: spec.perUser, connections: sum('connections'), opened, subscribed: sum('subscribed'), subscribeRefusals: sum('subscribeRefusals'),
     connectRate: spanMs > 0 ? Math.round((opened * 1000) / spanMs) : 0, connectSpanMs: Math.round(spanMs),
     orders: sum('orders'), catchup: sum('catchup'), duplicates: sum('duplicates'), gaps: sum('gaps'),
     acksSent: sum('acksSent'), ackReplies: sum('ackReplies'), ackRtt: latencySummary(ack), ...(memory ? { memory } : {}), byUser,

@@ -28,6 +28,9 @@ export interface PrivateEnv {
 export interface PrivateAgentResult {
   connections: number;
   opened: number;
+  /** Connections whose SUBSCRIBE was answered (at least once), and SUBSCRIBEs refused (each retried). */
+  subscribed: number;
+  subscribeRefusals: number;
   /** First connect attempt and last first-time open, µs. */
   firstAttemptUs: number;
   lastOpenUs: number;
@@ -97,6 +100,8 @@ class PrivateSession implements LivenessSubject {
   #pending = new Map<number, number>();
   #retry: NodeJS.Timeout | undefined;
   #everOpen = false;
+  #everSubscribed = false;
+  #subAttempts = 0;
   readonly key: string;
   readonly user: string;
   readonly run: PrivateRun;
@@ -167,7 +172,7 @@ class PrivateSession implements LivenessSubject {
   }
 
   #connected(ws: WebSocket, since: number, reconnect: boolean): void {
-    const { env, plan } = this.run;
+    const { env } = this.run;
     const m = env.meter;
     m.counters.connects++;
     if (reconnect) m.counters.reconnects++;
@@ -176,12 +181,9 @@ class PrivateSession implements LivenessSubject {
     env.liveness?.add(this);
     if (!this.#everOpen) this.run.opened(m.nowUs());
     this.#everOpen = true;
-    // Resume right after what this connection has, else after the newest its user's connections have seen.
     const book = this.run.book(this.user);
-    const after = this.last >= 0 ? this.last : Math.max(plan.after, book.newest);
-    this.#subscribedMs = m.nowUs() / 1000;
-    ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['orders'], id: 1, after }));
-    m.counters.subscribes++;
+    this.#subAttempts = 0;
+    this.#subscribe(ws, book);
     ws.on('message', (d: Buffer) => this.#frame(ws, d, book));
     ws.on('ping', () => (this.rx = true));
     ws.on('close', () => {
@@ -194,6 +196,17 @@ class PrivateSession implements LivenessSubject {
       m.counters.unplannedCloses++;
       this.#again(0, 'closed', true);
     });
+  }
+
+  /** Resumes right after what this connection has, else after the newest its user's connections have seen. */
+  #subscribe(ws: WebSocket, book: UserBook): void {
+    if (ws.readyState !== WebSocket.OPEN || this.#ws !== ws) return;
+    const m = this.run.env.meter;
+    const after = this.last >= 0 ? this.last : Math.max(this.run.plan.after, book.newest);
+    this.#subscribedMs = m.nowUs() / 1000;
+    this.#subAttempts++;
+    ws.send(JSON.stringify({ method: 'SUBSCRIBE', params: ['orders'], id: 1, after }));
+    m.counters.subscribes++;
   }
 
   #frame(ws: WebSocket, d: Buffer, book: UserBook): void {
@@ -246,6 +259,10 @@ class PrivateSession implements LivenessSubject {
     }
     if (startsWith(d, RESULT)) {
       const id = numberAfter(d, ID);
+      if (id === 1 && !this.#everSubscribed) {
+        this.#everSubscribed = true;
+        this.run.subscribedCount++;
+      }
       const sent = this.#pending.get(id);
       if (sent !== undefined) {
         this.#pending.delete(id);
@@ -254,7 +271,14 @@ class PrivateSession implements LivenessSubject {
       }
       return;
     }
-    if (startsWith(d, ERROR)) m.error(`${this.key}: server error: ${d.toString('utf8', 0, 200)}`);
+    if (startsWith(d, ERROR)) {
+      m.error(`${this.key}: server error: ${d.toString('utf8', 0, 200)}`);
+      // The SUBSCRIBE refused (e.g. the gateway's JetStream consumer did not start in time): retried, as a client would.
+      if (numberAfter(d, ID) === 1) {
+        this.run.subscribeRefusals++;
+        if (this.#subAttempts < MAX_ATTEMPTS) this.#retry = setTimeout(() => this.#subscribe(ws, book), backoffMs(this.#subAttempts));
+      }
+    }
   }
 
   livenessExpired(): void {
@@ -283,6 +307,8 @@ export class PrivateRun {
   acksSent = 0;
   ackReplies = 0;
   catchup = 0;
+  subscribedCount = 0;
+  subscribeRefusals = 0;
   #books = new Map<string, UserBook>();
   #firstAttemptUs = 0;
   #lastOpenUs = 0;
@@ -346,7 +372,7 @@ export class PrivateRun {
       }
     }
     return {
-      connections: this.sessions.length, opened: this.#opened, firstAttemptUs: this.#firstAttemptUs, lastOpenUs: this.#lastOpenUs,
+      connections: this.sessions.length, opened: this.#opened, subscribed: this.subscribedCount, subscribeRefusals: this.subscribeRefusals, firstAttemptUs: this.#firstAttemptUs, lastOpenUs: this.#lastOpenUs,
       orders, catchup: this.catchup, duplicates: [...this.#books.values()].reduce((n, b) => n + b.duplicates, 0), gaps,
       acksSent: this.acksSent, ackReplies: this.ackReplies, ack: encode(this.ack), perUser,
     };

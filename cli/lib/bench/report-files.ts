@@ -166,6 +166,7 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
     const p = o.private;
     parts.push('<h2>Private order streams</h2><p>The latency above is the order latency: receive − the engine\'s event time.</p><table>',
       row('users × connections per user', `${p.users} × ${p.perUser} = ${p.connections} (${p.opened} opened)`),
+      row('subscribed / SUBSCRIBEs refused (retried)', `${p.subscribed} / ${p.subscribeRefusals}`),
       row('connect rate (connections/s)', `${p.connectRate} (all open in ${(p.connectSpanMs / 1000).toFixed(1)} s)`),
       row('order events received / caught up on subscribe', `${p.orders} / ${p.catchup}`),
       row('duplicates / gaps', `${p.duplicates} / ${p.gaps}`),

@@ -30,6 +30,7 @@ function privateRows(p: PrivateFigures | undefined, l: LatencySummary): Array<[s
   return [
     ['private connections', `${p.opened} of ${p.connections} opened · ${p.connectRate}/s connect rate (all open in ${(p.connectSpanMs / 1000).toFixed(1)} s) · ${p.subscribed} subscribed (${p.subscribeRefusals} SUBSCRIBEs refused, retried)`],
     ['order latency (from the event time)', `p50 ${l.p50Ms} ms · p99 ${l.p99Ms} ms (n=${l.count})`],
+    ['  of it from the bus (stored → received)', `p50 ${p.fromBus.p50Ms} ms · p99 ${p.fromBus.p99Ms} ms (the rest is the engine's publish queueing)`],
     ['order events', `${p.orders} received (${p.catchup} caught up on subscribe) · duplicates ${p.duplicates} · gaps ${p.gaps}`],
     ['ack round trip', `p50 ${p.ackRtt.p50Ms} ms · p99 ${p.ackRtt.p99Ms} ms (${p.ackReplies} of ${p.acksSent} acks answered)`],
     ['memory per private connection', m ? `${m.kbPerConnection} KB (gateway RSS ${m.beforeMb} → ${m.underLoadMb} MB over ${m.connections} connections)` : 'not measured (no gateway admin /stats reachable)'],

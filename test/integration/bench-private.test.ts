@@ -42,6 +42,7 @@ test('pushctl bench private-orders (2 users × 5 connections) against pushctl up
   assert.ok(summary.results.latencyMs.p99Ms >= summary.results.latencyMs.p50Ms);
   assert.equal(p.duplicates, 0);
   assert.equal(p.gaps, 0);
+  assert.ok(p.fromBus.count > 0 && p.fromBus.p50Ms <= summary.results.latencyMs.p99Ms, 'no bus latency samples');
   assert.equal(summary.results.counters.gaps, 0);
   assert.equal(summary.results.counters.errors, 0);
   assert.ok(p.ackReplies > 0 && p.ackRtt.count === p.ackReplies, `acks: ${p.ackReplies} answered, ${p.ackRtt.count} timed`);

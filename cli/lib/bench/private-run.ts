@@ -33,6 +33,8 @@ export interface PrivateFigures {
   acksSent: number;
   ackReplies: number;
   ackRtt: LatencySummary;
+  /** Receive − the time JetStream stored the event (pt): the push system's part of the order latency, without the engine's publish queueing. */
+  fromBus: LatencySummary;
   /** Σ gateway RSS under load − before, over the connections that delta covers (the gateways' own count when they report it). */
   memory?: { beforeMb: number; underLoadMb: number; connections: number; kbPerConnection: number; gateways: GatewaySample[] };
   /** Per user: its events (the most any agent saw), duplicates and gaps. */
@@ -100,10 +102,12 @@ export async function sampleGateways(dataDir: string | undefined): Promise<Gatew
 
 export function mergePrivate(spec: PrivateSpec, results: PrivateAgentResult[], before: GatewaySample[], under: GatewaySample[], open: number): PrivateFigures {
   const ack = newHistogram();
+  const bus = newHistogram();
   const sum = (k: 'connections' | 'opened' | 'subscribed' | 'subscribeRefusals' | 'orders' | 'catchup' | 'duplicates' | 'gaps' | 'acksSent' | 'ackReplies') => results.reduce((n, r) => n + r[k], 0);
   const byUser: PrivateFigures['byUser'] = {};
   for (const r of results) {
     addEncoded(ack, r.ack);
+    if (r.bus) addEncoded(bus, r.bus);
     for (const [u, f] of Object.entries(r.perUser)) {
       const p = (byUser[u] ??= { events: 0, duplicates: 0, gaps: 0 });
       // Agents see the same user stream: its events are the most any agent saw, not their sum.
@@ -133,8 +137,9 @@ export function mergePrivate(spec: PrivateSpec, results: PrivateAgentResult[], b
     users: spec.users, perUser: spec.perUser, connections: sum('connections'), opened, subscribed: sum('subscribed'), subscribeRefusals: sum('subscribeRefusals'),
     connectRate: spanMs > 0 ? Math.round((opened * 1000) / spanMs) : 0, connectSpanMs: Math.round(spanMs),
     orders: sum('orders'), catchup: sum('catchup'), duplicates: sum('duplicates'), gaps: sum('gaps'),
-    acksSent: sum('acksSent'), ackReplies: sum('ackReplies'), ackRtt: latencySummary(ack), ...(memory ? { memory } : {}), byUser,
+    acksSent: sum('acksSent'), ackReplies: sum('ackReplies'), ackRtt: latencySummary(ack), fromBus: latencySummary(bus), ...(memory ? { memory } : {}), byUser,
   };
   ack.destroy();
+  bus.destroy();
   return out;
 }

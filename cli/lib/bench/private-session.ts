@@ -42,8 +42,9 @@ export interface PrivateAgentResult {
   gaps: number;
   acksSent: number;
   ackReplies: number;
-  /** Encoded HDR histogram of ack round trips, µs. */
+  /** Encoded HDR histograms, µs: ack round trips; receive − the bus's store time (pt) of the sampled events. */
   ack: string;
+  bus: string;
   /** Per user: events (union), and that user's duplicates and gaps. */
   perUser: Record<string, { events: number; duplicates: number; gaps: number }>;
 }
@@ -243,6 +244,8 @@ class PrivateSession implements LivenessSubject {
             lat = 0;
           }
           m.latency.recordValue(lat);
+          // The push system's own part: from the bus storing the event (pt, µs) to this client.
+          if (storedUs > 0) this.run.bus.recordValue(Math.max(0, m.nowUs() - storedUs));
         }
       }
       const { ackEvery, ackIntervalMs } = this.run.plan;
@@ -304,6 +307,7 @@ class PrivateSession implements LivenessSubject {
 export class PrivateRun {
   readonly sessions: PrivateSession[];
   readonly ack: Histogram = newHistogram();
+  readonly bus: Histogram = newHistogram();
   acksSent = 0;
   ackReplies = 0;
   catchup = 0;
@@ -374,7 +378,7 @@ export class PrivateRun {
     return {
       connections: this.sessions.length, opened: this.#opened, subscribed: this.subscribedCount, subscribeRefusals: this.subscribeRefusals, firstAttemptUs: this.#firstAttemptUs, lastOpenUs: this.#lastOpenUs,
       orders, catchup: this.catchup, duplicates: [...this.#books.values()].reduce((n, b) => n + b.duplicates, 0), gaps,
-      acksSent: this.acksSent, ackReplies: this.ackReplies, ack: encode(this.ack), perUser,
+      acksSent: this.acksSent, ackReplies: this.ackReplies, ack: encode(this.ack), bus: encode(this.bus), perUser,
     };
   }
 }

@@ -27,6 +27,7 @@ function healthForReaders(h: (AgentHealth & { cpuMax?: number }) | undefined): R
 
 const PRIVATE_HOW = {
   orderLatency: "results.latencyMs: client receive time − the order event's engine event time (T, ms: the Order's update/event time); events stored on the bus (pt) before the connection's SUBSCRIBE (resumed with `after`) are counted in catchup, not sampled; the engine's own publish queueing is part of the latency",
+  fromBus: 'receive − the time JetStream stored the event (pt), same events as the order latency: the push system\'s part, without the engine\'s publish queueing',
   ackRtt: 'an ACK with an id every private.ackEvery events; round trip = the gateway\'s {"result":null,"id":…} reply − the send',
   connectRate: 'connections opened / (last first-time open − first connect attempt), all agents, on the controller clock',
   duplicates: 'per connection, an order seq at or below the last one it had (JetStream stream seqs rise per user)',
@@ -169,6 +170,7 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
       row('subscribed / SUBSCRIBEs refused (retried)', `${p.subscribed} / ${p.subscribeRefusals}`),
       row('connect rate (connections/s)', `${p.connectRate} (all open in ${(p.connectSpanMs / 1000).toFixed(1)} s)`),
       row('order events received / caught up on subscribe', `${p.orders} / ${p.catchup}`),
+      row('from the bus (JetStream stored → received) p50 / p99 (ms)', `${p.fromBus.p50Ms} / ${p.fromBus.p99Ms}`),
       row('duplicates / gaps', `${p.duplicates} / ${p.gaps}`),
       row('ack round trip p50 / p99 / max (ms)', `${p.ackRtt.p50Ms} / ${p.ackRtt.p99Ms} / ${p.ackRtt.maxMs} (${p.ackReplies} of ${p.acksSent} answered)`),
       row('memory per private connection', p.memory ? `${p.memory.kbPerConnection} KB (gateway RSS ${p.memory.beforeMb} → ${p.memory.underLoadMb} MB, ${p.memory.connections} connections)` : 'not measured'),

@@ -14,13 +14,28 @@ import { parseThreshold, METRICS, type Threshold } from '../lib/bench/thresholds
 import { runBench, type DashboardState } from '../lib/bench/controller.ts';
 import { BenchDashboard, progressLine } from '../lib/bench/dashboard.ts';
 import { writeBenchReport } from '../lib/bench/report-files.ts';
-import { cpuText, latencySummary } from '../lib/bench/figures.ts';
+import { cpuText, latencySummary, type LatencySummary } from '../lib/bench/figures.ts';
+import type { PrivateFigures } from '../lib/bench/private-run.ts';
 import type { AgentHealth } from '../lib/bench/wire.ts';
 import { parseFaults, describeFault } from '../lib/chaos/schedule.ts';
 import { BACKEND_CHOICES } from '../lib/chaos/plan.ts';
 import { PHASES } from '../lib/bench/thresholds.ts';
 
 const cpuOf = (h: AgentHealth | undefined) => (h ? cpuText(h.cpu) : '?');
+
+/** A private scenario's headline rows (the latency row above is its order latency). */
+function privateRows(p: PrivateFigures | undefined, l: LatencySummary): Array<[string, string]> {
+  if (!p) return [];
+  const m = p.memory;
+  return [
+    ['private connections', `${p.opened} of ${p.connections} opened · ${p.connectRate}/s connect rate (all open in ${(p.connectSpanMs / 1000).toFixed(1)} s) · ${p.subscribed} subscribed (${p.subscribeRefusals} SUBSCRIBEs refused, retried)`],
+    ['order latency (from the event time)', `p50 ${l.p50Ms} ms · p99 ${l.p99Ms} ms (n=${l.count})`],
+    ['  of it from the bus (stored → received)', `p50 ${p.fromBus.p50Ms} ms · p99 ${p.fromBus.p99Ms} ms (the rest is the engine's publish queueing)`],
+    ['order events', `${p.orders} received (${p.catchup} caught up on subscribe) · duplicates ${p.duplicates} · gaps ${p.gaps}`],
+    ['ack round trip', `p50 ${p.ackRtt.p50Ms} ms · p99 ${p.ackRtt.p99Ms} ms (${p.ackReplies} of ${p.acksSent} acks answered)`],
+    ['memory per private connection', m ? `${m.kbPerConnection} KB (gateway RSS ${m.beforeMb} → ${m.underLoadMb} MB over ${m.connections} connections)` : 'not measured (no gateway admin /stats reachable)'],
+  ];
+}
 
 export default class Bench extends Command {
   static override summary = 'Replay recorded client sessions against a cluster and measure what the clients saw.';
@@ -42,6 +57,7 @@ export default class Bench extends Command {
     '<%= config.bin %> bench churn --target http://10.0.0.5:7100 --remote',
     '<%= config.bin %> bench hot-symbol --chaos rtt-100ms --chaos-at 10s --chaos-for 10s',
     '<%= config.bin %> bench gateway-kill',
+    '<%= config.bin %> bench private-orders --users 2 --per-user 5 --duration 10s',
   ];
 
   static override args = {
@@ -66,6 +82,8 @@ export default class Bench extends Command {
     out: Flags.string({ description: 'report root directory', default: 'reports' }),
     dashboard: Flags.boolean({ description: 'live Ink dashboard on a terminal (--no-dashboard: one line per second)', default: true, allowNo: true }),
     seed: Flags.integer({ description: 'seed of the jittered offsets (reproducible runs)' }),
+    users: Flags.integer({ description: 'a private scenario\'s users, user1…userN (overrides its private.users; the cluster needs `pushctl up --users` at least this)', min: 1, max: 10_000 }),
+    'per-user': Flags.integer({ description: 'a private scenario\'s connections per user (overrides its private.perUser: scale down on a small machine)', min: 1 }),
     'data-dir': Flags.string({ description: DATA_DIR_HELP }),
     json: Flags.boolean({ description: 'print the summary as JSON on stdout at the end', default: false }),
     chaos: Flags.string({ description: 'a profile (netem/<name>.yaml or a file) applied during the run, added to the scenario\'s faults' }),
@@ -92,6 +110,11 @@ export default class Bench extends Command {
       if (flags.duration) scenario.durationMs = parseDuration(flags.duration, '--duration');
       if (flags.jitter) scenario.jitterMs = parseDuration(flags.jitter, '--jitter');
       if (flags.warmup !== undefined) scenario.warmup = parseWarmup(flags.warmup, '--warmup');
+      if (flags.users !== undefined || flags['per-user'] !== undefined) {
+        if (!scenario.private) throw new Error(`--users / --per-user scale a private scenario (one with \`private:\`, e.g. private-orders); ${scenario.name} has none`);
+        if (flags.users !== undefined) scenario.private.users = flags.users;
+        if (flags['per-user'] !== undefined) scenario.private.perUser = flags['per-user'];
+      }
       if (scenario.warmup && scenario.warmup !== 'auto' && scenario.warmup.ms >= scenario.durationMs)
         throw new Error(`warm-up ${scenario.warmup.ms / 1000} s is not shorter than the run (${scenario.durationMs / 1000} s): nothing would be left to measure`);
       if (flags.chaos) {
@@ -184,7 +207,10 @@ export default class Bench extends Command {
       const l = latencySummary(outcome.latency);
       const c = outcome.counters;
       const rows: Array<[string, string]> = [
-        ['scenario', `${scenario.name} (${scenario.sessions.length} sessions ×${scenario.amplify}, speed ${scenario.speed}, ${scenario.durationMs / 1000} s)`],
+        ['scenario', scenario.private
+          ? `${scenario.name} (private: ${scenario.private.users} users × ${scenario.private.perUser} connections, ${scenario.durationMs / 1000} s)`
+          : `${scenario.name} (${scenario.sessions.length} sessions ×${scenario.amplify}, speed ${scenario.speed}, ${scenario.durationMs / 1000} s)`],
+        ...privateRows(outcome.private, l),
         [outcome.warmup.endMs > 0 ? `latency (steady, ${outcome.steady.fromS ?? '–'}–${outcome.steady.toS ?? '–'} s)` : 'latency', `p50 ${l.p50Ms} ms · p90 ${l.p90Ms} · p99 ${l.p99Ms} · p99.9 ${l.p999Ms} · max ${l.maxMs} (n=${l.count})`],
         ...(outcome.warmup.endMs > 0
           ? [[`warm-up (0–${outcome.warmup.figures.toS ?? 0} s, not in the headline)`, `p50 ${outcome.warmup.figures.latency.p50Ms} ms · p99 ${outcome.warmup.figures.latency.p99Ms} · max ${outcome.warmup.figures.latency.maxMs} (n=${outcome.warmup.figures.latency.count}) · ${outcome.warmup.figures.msgsPerSec} msgs/s · ${outcome.warmup.how}`] as [string, string]]

@@ -14,6 +14,7 @@ import { DEFAULT_LIVENESS_MS, LivenessWatch } from './liveness.ts';
 import { Meter, newHistogram } from './meter.ts';
 import { expandShare, type AgentPlan } from './plan.ts';
 import { ReplaySession } from './session-client.ts';
+import { PrivateRun } from './private-session.ts';
 import {
   DISCOVER, planSubject, runSubject, encodeJson, decodeJson, addCounters, zeroCounters,
   type AgentHello, type AgentHealth, type AgentResult, type AgentSnapshot, type ClockEstimate,
@@ -188,7 +189,10 @@ function runPlan(nc: NatsConnection, name: string, plan: AgentPlan, log: (l: str
         return s;
       });
       timeline.sort((a, b) => a.t - b.t);
-      log(`run ${plan.runId}: ${sessions.length} sessions, ${timeline.length} operations over ${plan.durationMs} ms`);
+      // A private scenario: its order-stream sessions, connected from the start (no timeline).
+      const priv = plan.private ? new PrivateRun(plan.private, plan.index, plan.agents, env) : undefined;
+      const target = sessions.length + (priv?.sessions.length ?? 0);
+      log(`run ${plan.runId}: ${target} sessions, ${timeline.length} operations over ${plan.durationMs} ms`);
 
       const sampler = new HealthSampler();
       const totals = zeroCounters();
@@ -205,7 +209,7 @@ function runPlan(nc: NatsConnection, name: string, plan: AgentPlan, log: (l: str
         totalConnect.add(iv.connect);
         for (const e of iv.errorSamples) if (errorSamples.length < 20) errorSamples.push(e);
         const snap: AgentSnapshot = {
-          agent: name, seq: ++snapSeq, atMs: (nowUs() + clock.offsetUs) / 1000, intervalMs: now - lastSnap, open, target: sessions.length,
+          agent: name, seq: ++snapSeq, atMs: (nowUs() + clock.offsetUs) / 1000, intervalMs: now - lastSnap, open, target,
           delta: iv.counters, latency: encodeHist(iv.latency), connect: encodeHist(iv.connect), health: sampler.sample(), errorSamples: iv.errorSamples,
         };
         lastSnap = now;
@@ -230,6 +234,7 @@ function runPlan(nc: NatsConnection, name: string, plan: AgentPlan, log: (l: str
         if (next < timeline.length) stepTimer = setTimeout(step, Math.min(1_000, Math.max(1, timeline[next]!.t - elapsed)));
       };
       step();
+      void priv?.start();
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, plan.durationMs);
         wake = () => {
@@ -241,10 +246,14 @@ function runPlan(nc: NatsConnection, name: string, plan: AgentPlan, log: (l: str
       clearTimeout(stepTimer);
       clearInterval(snapTimer);
       for (const s of sessions) s.stop();
+      priv?.stop();
       liveness?.stop();
       snapshot();
+      // Loss is known only now (the union of each user's events): into the totals with the rest.
+      const privateResult = priv?.result(encodeHist);
+      if (privateResult) totals.gaps += privateResult.gaps;
       const result: AgentResult = {
-        agent: name, host: hostname(), pid: process.pid, sessions: sessions.length, totals,
+        agent: name, host: hostname(), pid: process.pid, sessions: target, totals, ...(privateResult ? { private: privateResult } : {}),
         latency: encodeHist(totalLatency), connect: encodeHist(totalConnect), clock, health: sampler.whole(), errorSamples,
         startedLateMs: Math.round(startedLateMs),
       };

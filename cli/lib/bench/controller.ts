@@ -28,6 +28,8 @@ import { startFaultSchedule, type RunningSchedule } from '../chaos/schedule.ts';
 import { openClientNet, type ClientNet } from '../chaos/client-net.ts';
 import { clientPorts, clusterHosts, isolatedTargets, recoverStale } from '../chaos/session.ts';
 import { faultWindows, splitPhases, type FaultWindow, type PhaseFigures, type PhaseName, type Phases, type SpanFigures } from './phases.ts';
+import { mergePrivate, preparePrivate, sampleGateways, type GatewaySample, type PrivateFigures } from './private-run.ts';
+import type { PrivatePlan } from './private-spec.ts';
 import { headlineOf, plannedRampMs, splitWarmup, warmupEnd, type WarmupRule } from './warmup.ts';
 import {
   DISCOVER, planSubject, runSubject, encodeJson, decodeJson, addCounters, zeroCounters,
@@ -123,6 +125,8 @@ export interface Outcome {
   warnings: string[];
   /** Every agent snapshot as received, for snapshots.jsonl (the dashboard can be re-rendered from them). */
   snapshots: AgentSnapshot[];
+  /** A private scenario's figures (private-run.ts). */
+  private?: PrivateFigures;
 }
 
 export interface BenchOptions {
@@ -288,12 +292,24 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       }
     })();
 
+    // A private scenario: its users' tokens and where their streams start; the gateways' RSS before any connects.
+    let privatePlan: PrivatePlan | undefined;
+    let rssBefore: GatewaySample[] = [];
+    let rssUnder: GatewaySample[] = [];
+    if (sc.private) {
+      const p = await preparePrivate(sc.private, { ...(o.dataDir ? { dataDir: o.dataDir } : {}), nc, durationMs: sc.durationMs });
+      privatePlan = p.plan;
+      warnings.push(...p.warnings);
+      rssBefore = await sampleGateways(o.dataDir);
+    }
+
     // Plans: one seed for all, so the agents' shares of the amplified copies fit together.
     const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
     const plan = (a: AgentTrack, index: number): AgentPlan => ({
       runId, agent: a.name, ...(a.pid ? { pid: a.pid } : {}), host: a.host, index, agents: agents.length, sessions: sc.sessions, amplify: sc.amplify, jitterMs: sc.jitterMs,
       speed: sc.speed, durationMs: sc.durationMs, seed, connect: sc.connect, router: o.router,
       ...(sc.formats ? { formats: sc.formats } : {}), ...(sc.livenessMs !== undefined ? { livenessMs: sc.livenessMs } : {}), snapshotMs, applyClockOffset: a.host !== hostname(),
+      ...(privatePlan ? { private: privatePlan } : {}),
     });
     const warmupRule: WarmupRule = { setting: sc.warmup ?? { ms: 0 }, targetOpen: totalCopies(sc), rampMs: plannedRampMs(sc, seed), runMs: sc.durationMs };
     merge.warmup = warmupRule;
@@ -376,11 +392,20 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       return v;
     };
     timer = setInterval(() => o.onUpdate?.(view(false)), 1_000);
+    // The gateways under load: shortly before the agents hang up (every connection open by then, or as many as made it).
+    let openAtRss = 0;
+    const rssTimer = privatePlan
+      ? setTimeout(() => {
+          openAtRss = peakOpen;
+          void sampleGateways(o.dataDir).then((s) => (rssUnder = s));
+        }, Math.max(0, sc.durationMs - Math.min(2_000, sc.durationMs / 4)))
+      : undefined;
 
     // Run, then wait for the results (bounded) and the HTTP phases.
     // Aborted already (Ctrl-C while the agents or the client link were being set up): end at once.
     const abortWait = o.signal?.aborted ? Promise.resolve() : new Promise<void>((r) => o.signal?.addEventListener('abort', () => r(), { once: true }));
     await Promise.race([bounded(sc.durationMs), abortWait]);
+    clearTimeout(rssTimer);
     if (o.signal?.aborted) nc.publish(runSubject(runId, 'stop'), encodeJson({}));
     // Faults end with the run: profiles undone, paused roles resumed (a kill stays a kill).
     await schedule?.stop();
@@ -465,6 +490,7 @@ export async function runBench(o: BenchOptions): Promise<Outcome> {
       connections: { target, peakOpen: Math.max(peakOpen, ...intervals.map((i) => i.open)), failed: counters.connectFailures },
       intervals, agents: reports, http: httpResults, thresholds, warnings: [...new Set([...warnings, ...final.warnings])], snapshots: recorded,
       faults: windows, ...(phases ? { phases } : {}),
+      ...(sc.private ? { private: mergePrivate(sc.private, agents.flatMap((a) => (a.result?.private ? [a.result.private] : [])), rssBefore, rssUnder, openAtRss) } : {}),
       ...(net ? { clientNet: { netns: net.netns, ports: net.ports, passthrough: [Number(new URL(o.nats).port || 4222)] } } : {}),
     };
   } finally {

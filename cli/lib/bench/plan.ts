@@ -3,6 +3,7 @@
 // speed factor, cut at the run's duration. Deterministic from the seed, so a
 // controller and its agents agree without shipping every copy over NATS.
 import { WIRE_FORMATS, type CapturedSession, type SessionOp, type WireFormat } from './scenario.ts';
+import { privateConnections, type PrivatePlan, type PrivateSpec } from './private-spec.ts';
 
 export interface AgentPlan {
   runId: string;
@@ -28,6 +29,8 @@ export interface AgentPlan {
   livenessMs?: number;
   /** Add the estimated clock offset to receive times (an agent on another host). */
   applyClockOffset: boolean;
+  /** A private scenario: order-stream sessions (private-session.ts) instead of replayed ones. */
+  private?: PrivatePlan;
 }
 
 export interface PlannedCopy {
@@ -59,8 +62,9 @@ function pickFormat(weights: Partial<Record<WireFormat, number>>, r: number): Wi
   return 'json';
 }
 
-export function totalCopies(p: Pick<AgentPlan, 'sessions' | 'amplify'>): number {
-  return p.sessions.length * p.amplify;
+/** Every connection of the run: the amplified captured sessions, plus a private scenario's. */
+export function totalCopies(p: Pick<AgentPlan, 'sessions' | 'amplify'> & { private?: Pick<PrivateSpec, 'users' | 'perUser'> }): number {
+  return p.sessions.length * p.amplify + privateConnections(p.private);
 }
 
 export function expandShare(p: AgentPlan): PlannedCopy[] {

@@ -25,6 +25,16 @@ function healthForReaders(h: (AgentHealth & { cpuMax?: number }) | undefined): R
   return { cpuPct: cpuPct(cpu), ...(cpuMax !== undefined ? { cpuMaxPct: cpuPct(cpuMax) } : {}), ...rest };
 }
 
+const PRIVATE_HOW = {
+  orderLatency: "results.latencyMs: client receive time − the order event's engine event time (T, ms: the Order's update/event time); events stored on the bus (pt) before the connection's SUBSCRIBE (resumed with `after`) are counted in catchup, not sampled; the engine's own publish queueing is part of the latency",
+  fromBus: 'receive − the time JetStream stored the event (pt), same events as the order latency: the push system\'s part, without the engine\'s publish queueing',
+  ackRtt: 'an ACK with an id every private.ackEvery events; round trip = the gateway\'s {"result":null,"id":…} reply − the send',
+  connectRate: 'connections opened / (last first-time open − first connect attempt), all agents, on the controller clock',
+  duplicates: 'per connection, an order seq at or below the last one it had (JetStream stream seqs rise per user)',
+  gaps: "per connection, the user's events inside its [first, last] seq window that another of that user's connections on the same agent received and it did not",
+  memory: 'Σ gateway RSS (admin /stats) shortly before the end − before the run, over the connections the gateways gained meanwhile',
+};
+
 export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unknown>): Record<string, unknown> {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
   const durS = o.durationMs / 1000;
@@ -68,6 +78,8 @@ export function buildSummary(o: Outcome, sc: Scenario, extra: Record<string, unk
     thresholds: o.thresholds.map((t) => ({ threshold: t.text, metric: t.metric, actual: t.actual, limit: `${t.op}${t.value}${t.percent ? '%' : ''}`, pass: t.pass })),
     passed: o.thresholds.every((t) => t.pass),
     agents: o.agents.map(({ health, healthOverRun, ...a }) => ({ ...a, health: healthForReaders(health), healthOverRun: healthForReaders(healthOverRun) })),
+    // A private scenario: results.latencyMs is its order latency (receive − the engine's event time T); the rest here.
+    ...(o.private ? { private: { ...o.private, how: PRIVATE_HOW } } : {}),
     ...(o.faults.length
       ? {
           faults: o.faults,
@@ -151,6 +163,19 @@ export function reportHtml(summary: Record<string, unknown>, o: Outcome): string
     row('unplanned closes (of them liveness timeouts)', `${r.counters.unplannedCloses} (${r.counters.livenessTimeouts ?? 0})`),
     '</table>',
   ];
+  if (o.private) {
+    const p = o.private;
+    parts.push('<h2>Private order streams</h2><p>The latency above is the order latency: receive − the engine\'s event time.</p><table>',
+      row('users × connections per user', `${p.users} × ${p.perUser} = ${p.connections} (${p.opened} opened)`),
+      row('subscribed / SUBSCRIBEs refused (retried)', `${p.subscribed} / ${p.subscribeRefusals}`),
+      row('connect rate (connections/s)', `${p.connectRate} (all open in ${(p.connectSpanMs / 1000).toFixed(1)} s)`),
+      row('order events received / caught up on subscribe', `${p.orders} / ${p.catchup}`),
+      row('from the bus (JetStream stored → received) p50 / p99 (ms)', `${p.fromBus.p50Ms} / ${p.fromBus.p99Ms}`),
+      row('duplicates / gaps', `${p.duplicates} / ${p.gaps}`),
+      row('ack round trip p50 / p99 / max (ms)', `${p.ackRtt.p50Ms} / ${p.ackRtt.p99Ms} / ${p.ackRtt.maxMs} (${p.ackReplies} of ${p.acksSent} answered)`),
+      row('memory per private connection', p.memory ? `${p.memory.kbPerConnection} KB (gateway RSS ${p.memory.beforeMb} → ${p.memory.underLoadMb} MB, ${p.memory.connections} connections)` : 'not measured'),
+      '</table>');
+  }
   if (o.faults.length) {
     parts.push('<h2>Faults</h2><table><tr><th>fault</th><th>started (s)</th><th>window (s)</th><th></th><th>what happened</th></tr>',
       ...o.faults.map((f) => `<tr class="${f.ok ? '' : 'fail'}"><td>${esc(f.fault)}</td><td>${f.startedMs !== undefined ? (f.startedMs / 1000).toFixed(2) : 'never'}</td><td>${f.fromMs !== undefined ? `${(f.fromMs / 1000).toFixed(2)}–${(f.toMs! / 1000).toFixed(2)} (${esc(f.window ?? '')})` : ''}</td><td>${f.ok ? 'ok' : 'failed'}</td><td>${esc(f.message)}</td></tr>`), '</table>');

@@ -6,6 +6,7 @@ import { dirname, resolve, basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseFaults, type FaultSpec } from '../chaos/schedule.ts';
 import { MIN_LIVENESS_MS } from './liveness.ts';
+import { parsePrivate, type PrivateSpec } from './private-spec.ts';
 
 /**
  * How a replayed session talks to the gateway. json / protobuf: WebSocket
@@ -72,6 +73,8 @@ export interface Scenario {
   livenessMs?: number;
   /** `warmup:`: the start of the run kept out of the headline latency and rate (warmup.ts); a file's default is auto, absent: none. */
   warmup?: WarmupSetting;
+  /** `private:`: authenticated order-stream sessions (private-spec.ts) instead of a capture. */
+  private?: PrivateSpec;
 }
 
 /** `auto`: until every connection is open plus a settling margin (warmup.ts); else a fixed length (0: none). */
@@ -160,7 +163,11 @@ export function loadScenario(path: string): Scenario {
   if (!raw || typeof raw !== 'object') throw new Error(`${file}: not a scenario object`);
   let sessions: CapturedSession[];
   let captureFile: string | undefined;
-  if (typeof raw.capture === 'string') {
+  if (raw.private !== undefined && (raw.capture !== undefined || raw.sessions !== undefined))
+    throw new Error(`${file}: a private scenario replays no captured sessions: drop "capture" / "sessions", or put them in another scenario`);
+  if (raw.private !== undefined) {
+    sessions = [];
+  } else if (typeof raw.capture === 'string') {
     captureFile = resolve(dirname(file), raw.capture);
     sessions = parseCapture(readFileSync(captureFile, 'utf8'), captureFile);
   } else if (Array.isArray(raw.sessions)) {
@@ -173,7 +180,7 @@ export function loadScenario(path: string): Scenario {
     );
   } else if (Array.isArray(raw.http) && raw.http.length) {
     sessions = [];
-  } else throw new Error(`${file}: needs "capture" (a JSONL file), inline "sessions", or "http" phases`);
+  } else throw new Error(`${file}: needs "capture" (a JSONL file), inline "sessions", "private" order streams, or "http" phases`);
   const http = ((raw.http as Array<Record<string, unknown>>) ?? []).map((h, i): HttpPhase => {
     if (typeof h.path !== 'string' || !h.path.startsWith('/')) throw new Error(`${file}: http[${i}].path must start with /`);
     return {
@@ -222,6 +229,7 @@ export function loadScenario(path: string): Scenario {
     })(),
     ...(raw.liveness !== undefined ? { livenessMs: parseLiveness(raw.liveness, file) } : {}),
     warmup: parseWarmup(raw.warmup, `${file}: warmup`),
+    ...(raw.private !== undefined ? { private: parsePrivate(raw.private, file) } : {}),
   };
 }
 

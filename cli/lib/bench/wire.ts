@@ -7,6 +7,8 @@
 //   pushctl.bench.<run>.snap        agent publishes AgentSnapshot every snapshotMs
 //   pushctl.bench.<run>.result      agent publishes AgentResult once at the end
 
+import type { PrivateAgentResult } from './private-session.ts';
+
 export const DISCOVER = 'pushctl.bench.discover';
 export const planSubject = (agent: string) => `pushctl.agent.${agent}.plan`;
 export const runSubject = (runId: string, what: 'clock' | 'start' | 'stop' | 'snap' | 'result') => `pushctl.bench.${runId}.${what}`;
@@ -112,4 +114,6 @@ export interface AgentResult {
   health: AgentHealth & { cpuMax: number };
   errorSamples: string[];
   startedLateMs: number;
+  /** A private scenario's figures (private-session.ts). */
+  private?: PrivateAgentResult;
 }

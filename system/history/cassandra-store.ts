@@ -3,9 +3,14 @@
 // (a day of 1m, 60 days of 1h), clustered by open time; writes are idempotent
 // upserts (the same primary key overwrites). A small index table lists the
 // buckets that exist, so a range query visits only partitions with data.
+// Each row also carries `row`, the Binance row's JSON bytes as a blob: an
+// answer reads that one cell per candle and copies it, with no per-field
+// decoding or re-serialising (rows written before it existed have it null and
+// are serialised from their columns, as before).
 import cassandra from 'cassandra-driver';
 import { DEFAULT_CONSISTENCY, DEFAULT_REPLICATION, parseConsistency, parseReplication, replicationCql, type ReplicationSpec } from './cassandra-config.ts';
 import { BINANCE_INTERVAL_MS, klineFromRow, type Kline, type KlineStore, type RangeQuery, type StoredKlineRow } from './kline.ts';
+import { rowBytes } from './rows.ts';
 
 const { Client, types, concurrent } = cassandra;
 type CqlClient = InstanceType<typeof Client>;
@@ -33,6 +38,17 @@ export interface CassandraStoreOptions {
   requestTimeoutMs?: number;
 }
 
+/** The columns a Kline is built from. */
+const COLUMNS = 'open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote';
+
+/** At most how many candles of the query's range bucket b can hold. */
+function slotsIn(q: RangeQuery, b: number): number {
+  const ms = BINANCE_INTERVAL_MS[q.interval] ?? 60_000;
+  const start = Math.max(q.from, b * ms * ROWS_PER_BUCKET);
+  const end = Math.min(q.to, (b + 1) * ms * ROWS_PER_BUCKET - 1);
+  return end < start ? 0 : Math.floor((end - start) / ms) + 1;
+}
+
 const num = (v: unknown): number => (v instanceof Long ? v.toNumber() : Number(v));
 
 export class CassandraKlineStore implements KlineStore {
@@ -56,6 +72,8 @@ export class CassandraKlineStore implements KlineStore {
       // replica when a node dies mid-request (the driver retries only idempotent statements).
       queryOptions: { isIdempotent: true },
       contactPoints: opts.contactPoints.split(','),
+      // Blobs as views into the response frame, not copies: a row blob is copied once, into the answer.
+      encoding: { copyBuffer: false },
       localDataCenter: opts.localDataCenter ?? 'datacenter1',
       socketOptions: { readTimeout: opts.requestTimeoutMs ?? 10_000, connectTimeout: 5_000 },
       policies: {
@@ -82,8 +100,15 @@ export class CassandraKlineStore implements KlineStore {
     await this.client.execute(`CREATE TABLE IF NOT EXISTS ${this.keyspace}.klines (
       symbol text, interval text, bucket bigint, open_time bigint, close_time bigint,
       open text, high text, low text, close text, volume text, quote_volume text, trades bigint,
-      taker_buy_base text, taker_buy_quote text,
+      taker_buy_base text, taker_buy_quote text, row blob,
       PRIMARY KEY ((symbol, interval, bucket), open_time)) WITH CLUSTERING ORDER BY (open_time ASC)`);
+    // A table made before the row blob existed gains the column (its old rows keep it null).
+    const cols = await this.client.execute(
+      'SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?',
+      [this.keyspace, 'klines'],
+      { prepare: true },
+    );
+    if (!cols.rows.some((r) => r.column_name === 'row')) await this.client.execute(`ALTER TABLE ${this.keyspace}.klines ADD row blob`);
     await this.client.execute(`CREATE TABLE IF NOT EXISTS ${this.keyspace}.kline_buckets (
       symbol text, interval text, bucket bigint, PRIMARY KEY ((symbol, interval), bucket))`);
   }
@@ -98,7 +123,7 @@ export class CassandraKlineStore implements KlineStore {
       const b = bucketOf(k.interval, k.openTime);
       rows.push([
         k.symbol, k.interval, Long.fromNumber(b), Long.fromNumber(k.openTime), Long.fromNumber(k.closeTime),
-        k.open, k.high, k.low, k.close, k.volume, k.quoteVolume, Long.fromNumber(k.trades), k.takerBuyBase, k.takerBuyQuote,
+        k.open, k.high, k.low, k.close, k.volume, k.quoteVolume, Long.fromNumber(k.trades), k.takerBuyBase, k.takerBuyQuote, rowBytes(k),
       ]);
       const bk = `${k.symbol}:${k.interval}:${b}`;
       if (!this.#knownBuckets.has(bk)) buckets.push([k.symbol, k.interval, Long.fromNumber(b), bk]);
@@ -106,7 +131,7 @@ export class CassandraKlineStore implements KlineStore {
     const opts = { concurrencyLevel: this.#opts.concurrency ?? 64, raiseOnFirstError: true, executionProfile: 'write' };
     await concurrent.executeConcurrent(
       this.client,
-      `INSERT INTO ${ks}.klines (symbol, interval, bucket, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO ${ks}.klines (symbol, interval, bucket, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote, row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       rows,
       opts,
     );
@@ -119,17 +144,22 @@ export class CassandraKlineStore implements KlineStore {
 
   async query(q: RangeQuery): Promise<Kline[]> {
     const symbol = q.symbol.toUpperCase();
-    return (await this.#select(q)).map((r) => klineFromRow(r as unknown as StoredKlineRow, symbol, q.interval, num));
+    return (await this.#select(q, COLUMNS)).map((r) => klineFromRow(r as unknown as StoredKlineRow, symbol, q.interval, num));
   }
 
-  /** Rows serialised straight from the driver's rows (no Kline in between), byte-identical to JSON.stringify(toRow(k)). */
+  /** The rows' JSON bytes as stored (one blob cell per candle), byte-identical to JSON.stringify(toRow(k)). */
   async queryRows(q: RangeQuery): Promise<Buffer[]> {
-    return (await this.#select(q)).map((r) =>
-      Buffer.from(JSON.stringify([num(r.open_time), r.open, r.high, r.low, r.close, r.volume, num(r.close_time), r.quote_volume, num(r.trades), r.taker_buy_base, r.taker_buy_quote, '0'])),
+    const rows = await this.#select(q, 'row');
+    if (rows.every((r) => r.row)) return rows.map((r) => r.row as Buffer);
+    // Some rows predate the blob column: serialise them all from their columns (the old path).
+    return (await this.#select(q, `${COLUMNS}, row`)).map(
+      (r) =>
+        (r.row as Buffer | null) ??
+        Buffer.from(JSON.stringify([num(r.open_time), r.open, r.high, r.low, r.close, r.volume, num(r.close_time), r.quote_volume, num(r.trades), r.taker_buy_base, r.taker_buy_quote, '0'])),
     );
   }
 
-  async #select(q: RangeQuery): Promise<Array<Record<string, unknown>>> {
+  async #select(q: RangeQuery, columns: string): Promise<Array<Record<string, unknown>>> {
     if (q.limit <= 0 || q.to < q.from) return [];
     await this.connect();
     const symbol = q.symbol.toUpperCase();
@@ -153,24 +183,33 @@ export class CassandraKlineStore implements KlineStore {
       );
       return res.rows.map((r) => r.bucket);
     };
-    const out: Array<Record<string, unknown>> = [];
     const from = Long.fromNumber(Math.max(q.from, 0));
     const to = Long.fromNumber(Math.min(q.to, Number.MAX_SAFE_INTEGER));
+    // Prepared, one partition, only the columns asked for, and a page as large as the LIMIT
+    // (≤ 1000 rows): one round trip per partition, never a second page.
+    const partition = async (bucket: unknown, limit: number) =>
+      (
+        await this.#read(
+          `SELECT ${columns} FROM ${ks}.klines WHERE symbol = ? AND interval = ? AND bucket = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time ${dir} LIMIT ?`,
+          [symbol, q.interval, bucket, from, to, limit],
+          { prepare: true, fetchSize: Math.max(limit, 1), executionProfile: 'read' },
+        )
+      ).rows as unknown as Array<Record<string, unknown>>;
     let buckets: unknown[] = probes.map((b) => Long.fromNumber(b));
+    // When the first bucket cannot hold `limit` candles of the range, the second is needed anyway:
+    // read both at once (one round trip of latency instead of two; the extra rows are dropped).
+    const ahead = probes.length === 2 && slotsIn(q, probes[0]!) < q.limit ? partition(buckets[1], q.limit) : undefined;
+    ahead?.catch(() => {}); // awaited below; a failure of the first read must not leave it unhandled
+    const out: Array<Record<string, unknown>> = [];
     for (let i = 0; ; i++) {
       if (out.length >= q.limit) break;
       if (i === probes.length) buckets = buckets.concat(await listed());
       if (i >= buckets.length) break;
       const left = q.limit - out.length;
-      // Prepared, one partition, only the columns a row needs, and a page as large as the LIMIT
-      // (≤ 1000 rows, ~150 KB): one round trip per partition, never a second page.
-      const res = await this.#read(
-        `SELECT open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote FROM ${ks}.klines WHERE symbol = ? AND interval = ? AND bucket = ? AND open_time >= ? AND open_time <= ? ORDER BY open_time ${dir} LIMIT ?`,
-        [symbol, q.interval, buckets[i], from, to, left],
-        { prepare: true, fetchSize: Math.max(left, 1), executionProfile: 'read' },
-      );
-      for (const r of res.rows) out.push(r as unknown as Record<string, unknown>);
+      const rows = i === 1 && ahead ? await ahead : await partition(buckets[i], left);
+      for (const r of rows) out.push(r);
     }
+    if (out.length > q.limit) out.length = q.limit;
     return out;
   }
 

@@ -80,6 +80,45 @@ test('Cassandra store: ranges across buckets, both orders, limits, idempotent up
   assert.deepEqual(await store.symbols(), ['BTCUSDT']);
 });
 
+test('a klines table from before the row blob gains the column; old rows still read, byte-identical', async (t) => {
+  const ks = 'hist_legacy';
+  const raw = new CassandraKlineStore({ contactPoints: node.contactPoint, keyspace: ks }).client;
+  t.after(() => raw.shutdown());
+  await raw.execute(`CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+  // The layout as it was created before: no row column.
+  await raw.execute(`CREATE TABLE ${ks}.klines (symbol text, interval text, bucket bigint, open_time bigint, close_time bigint,
+    open text, high text, low text, close text, volume text, quote_volume text, trades bigint, taker_buy_base text, taker_buy_quote text,
+    PRIMARY KEY ((symbol, interval, bucket), open_time)) WITH CLUSTERING ORDER BY (open_time ASC)`);
+  await raw.execute(`CREATE TABLE ${ks}.kline_buckets (symbol text, interval text, bucket bigint, PRIMARY KEY ((symbol, interval), bucket))`);
+  const all = makeKlines('BTCUSDT', '1m', Date.UTC(2024, 0, 1) - 30 * M, M, 60);
+  const old = all.slice(0, 40);
+  for (const k of old) {
+    await raw.execute(
+      `INSERT INTO ${ks}.klines (symbol, interval, bucket, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base, taker_buy_quote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [k.symbol, k.interval, Math.floor(k.openTime / (M * ROWS_PER_BUCKET)), k.openTime, k.closeTime, k.open, k.high, k.low, k.close, k.volume, k.quoteVolume, k.trades, k.takerBuyBase, k.takerBuyQuote],
+      { prepare: true },
+    );
+    await raw.execute(`INSERT INTO ${ks}.kline_buckets (symbol, interval, bucket) VALUES (?, ?, ?)`, [k.symbol, k.interval, Math.floor(k.openTime / (M * ROWS_PER_BUCKET))], { prepare: true });
+  }
+  const store = await cassandra(ks); // adds the column
+  t.after(() => store.close());
+  await store.put(all.slice(40)); // new rows carry the blob
+  const cols = await store.client.execute('SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?', [ks, 'klines'], { prepare: true });
+  assert.ok(cols.rows.some((r) => r.column_name === 'row'), 'the row column was added');
+  for (const order of ['asc', 'desc'] as const) {
+    const rows = await store.queryRows({ symbol: 'BTCUSDT', interval: '1m', from: 0, to: Number.MAX_SAFE_INTEGER, limit: 1000, order });
+    const want = order === 'asc' ? all : [...all].reverse();
+    assert.deepEqual(rows.map(String), want.map((k) => JSON.stringify(toRow(k))), order);
+  }
+  // Only new rows in range: served from their blobs, same bytes.
+  const fresh = await store.queryRows({ symbol: 'BTCUSDT', interval: '1m', from: all[40]!.openTime, to: Number.MAX_SAFE_INTEGER, limit: 5, order: 'asc' });
+  assert.deepEqual(fresh.map(String), all.slice(40, 45).map((k) => JSON.stringify(toRow(k))));
+  assert.deepEqual(await store.query({ symbol: 'BTCUSDT', interval: '1m', from: 0, to: Number.MAX_SAFE_INTEGER, limit: 1000, order: 'asc' }), all);
+  // Connecting again does not try to add it twice.
+  const again = await cassandra(ks);
+  await again.close();
+});
+
 test('three real tiers: exact answers inside each tier and straddling both boundaries', async (t) => {
   const redisSrv = await startRedis();
   t.after(() => redisSrv.stop());

@@ -28,7 +28,7 @@ const round = (n: number, d = 0) => Math.round(n * 10 ** d) / 10 ** d;
 interface Options {
   clients: number; loadProcs: number; symbols: number; topicsPerClient: number;
   rates: number[]; systems: SystemName[]; repeats: number; warmSeconds: number; measureSeconds: number;
-  idleConnections: number; nchanWorkers: number; out: string; maxSeconds: number;
+  idleConnections: number; onlyIdle: boolean; idleSettleSeconds: number; nchanWorkers: number; out: string; maxSeconds: number;
 }
 
 function parseOptions(): Options {
@@ -38,7 +38,7 @@ function parseOptions(): Options {
       symbols: { type: 'string', default: '100' }, 'topics-per-client': { type: 'string', default: '10' },
       rates: { type: 'string', default: '25000,50000,100000,200000,400000' }, systems: { type: 'string', default: SYSTEMS.join(',') },
       repeats: { type: 'string', default: '2' }, 'warm-seconds': { type: 'string', default: '5' }, 'measure-seconds': { type: 'string', default: '8' },
-      'idle-connections': { type: 'string', default: '10000' }, 'nchan-workers': { type: 'string', default: '1' },
+      'idle-connections': { type: 'string', default: '10000' }, 'only-idle': { type: 'boolean', default: false }, 'idle-settle': { type: 'string', default: '2' }, 'nchan-workers': { type: 'string', default: '1' },
       out: { type: 'string', default: 'reports' }, 'max-seconds': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -55,6 +55,8 @@ function parseOptions(): Options {
   --warm-seconds S        seconds at the rate before measuring (5)
   --measure-seconds S     measured seconds per step (8)
   --idle-connections N    idle subscribed connections for memory per connection; 0 skips (10000)
+  --only-idle             skip the rate ladder: only the idle-memory phase
+  --idle-settle S         seconds between the last idle connect and the RSS reading (2)
   --nchan-workers N       nginx worker_processes (1)
   --out DIR               report root (reports)
   --max-seconds S         hard cap on the whole run (default: computed from the options)`);
@@ -79,12 +81,15 @@ function parseOptions(): Options {
     warmSeconds: num('warm-seconds', values['warm-seconds'], 0, 120),
     measureSeconds: num('measure-seconds', values['measure-seconds'], 1, 120),
     idleConnections: Math.floor(num('idle-connections', values['idle-connections'], 0, 100_000)),
+    onlyIdle: values['only-idle'],
+    idleSettleSeconds: num('idle-settle', values['idle-settle'], 0, 300),
     nchanWorkers: Math.floor(num('nchan-workers', values['nchan-workers'], 1, 64)),
     out: resolve(values.out), maxSeconds: 0,
   };
+  if (o.onlyIdle && o.idleConnections === 0) throw new Error('--only-idle needs --idle-connections above 0');
   // Per step: start (≤ 30 s with connects) + warm + measure; per system's idle phase: start + connects.
-  const steps = o.repeats * o.rates.length * o.systems.length;
-  const estimate = 60 + steps * (30 + o.warmSeconds + o.measureSeconds) + (o.idleConnections ? o.systems.length * (40 + o.idleConnections / 200) : 0);
+  const steps = o.onlyIdle ? 0 : o.repeats * o.rates.length * o.systems.length;
+  const estimate = 60 + steps * (30 + o.warmSeconds + o.measureSeconds) + (o.idleConnections ? o.systems.length * (40 + o.idleSettleSeconds + o.idleConnections / 200) : 0);
   o.maxSeconds = values['max-seconds'] ? num('max-seconds', values['max-seconds'], 10, 14_400) : Math.ceil(estimate);
   return o;
 }
@@ -145,7 +150,7 @@ async function idleMemory(o: Options, fleet: LoadFleet, name: SystemName, capMs:
     const before = Object.fromEntries(Object.entries(sys.memProcs).map(([k, pid]) => [k, treeRssBytes(pid) ?? null]));
     const heapBefore = await sys.heapBytes();
     const conn = await sys.connect(plan, 120_000);
-    await sleep(2_000);
+    await sleep(o.idleSettleSeconds * 1000);
     const perProcess: IdleMemory['perProcess'] = {};
     for (const [k, pid] of Object.entries(sys.memProcs)) {
       const after = treeRssBytes(pid) ?? null;
@@ -200,7 +205,7 @@ async function main(): Promise<void> {
   onCleanup('load clients', () => fleet.stop());
 
   const steps: StepResult[] = [];
-  for (let rep = 1; rep <= o.repeats; rep++) {
+  for (let rep = 1; rep <= (o.onlyIdle ? 0 : o.repeats); rep++) {
     for (const rate of o.rates) {
       for (const name of systems) {
         let r: StepResult;

@@ -26,6 +26,8 @@ export interface ConnHooks {
   overflowed(c: ClientConn): void;
   /** Called once the socket drained after an overflow: send notices and snapshots. */
   resync(c: ClientConn, reason: string): void;
+  /** The connection ended (called once, from markClosed, before its abort signal fires). */
+  closed?(c: ClientConn): void;
 }
 
 let nextId = 1;
@@ -37,10 +39,13 @@ export class ClientConn {
   format: ClientFormat;
   /** JSON times in microseconds (Binance's `timeUnit=MICROSECOND` on the connect URL). */
   micros = false;
-  readonly remote: string;
   readonly topics = new Set<string>();
-  /** Aborted when the connection ends; everything bound to it unbinds on this signal. */
-  readonly abort = new AbortController();
+  /**
+   * Made when first asked for: an AbortController with its signal and event
+   * table is ~250 bytes most idle connections never use (their owner is told
+   * through hooks.closed).
+   */
+  #abort: AbortController | undefined;
   readonly limiter: TokenBucket;
   state: ConnState = 'live';
   /** Who the client proved to be (a JWT), if anyone; `expiresAt` is enforced while connected. */
@@ -69,7 +74,8 @@ export class ClientConn {
   requests = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
-  #conflate = new Map<string, number>(); // topic → index in #pending, while backlogged
+  /** topic → index in #pending, while backlogged; made on the first backlog (most connections never have one). */
+  #conflate: Map<string, number> | undefined;
   #capBytes: number;
   #hooks: ConnHooks;
   #waitingDrain = false;
@@ -84,10 +90,23 @@ export class ClientConn {
   }) {
     this.transport = opts.transport;
     this.format = opts.format;
-    this.remote = opts.transport.remote;
     this.#capBytes = opts.capBytes;
     this.#hooks = opts.hooks;
     this.limiter = new TokenBucket(opts.ratePerSec, opts.burst);
+  }
+
+  /** The peer's address, for log lines (the transport builds it when first asked). */
+  get remote(): string {
+    return this.transport.remote;
+  }
+
+  /** Aborted when the connection ends (at once if it already has); whatever binds to it unbinds on this signal. */
+  get abort(): AbortController {
+    if (!this.#abort) {
+      this.#abort = new AbortController();
+      if (this.state === 'closed') this.#abort.abort();
+    }
+    return this.#abort;
   }
 
   get queuedBytes(): number {
@@ -104,13 +123,14 @@ export class ClientConn {
     if (this.state === 'resyncing' || this.state === 'closed') return;
     const frame = this.frameOf(ev);
     if (this.state === 'backlogged' && conflatable) {
-      const i = this.#conflate.get(ev.topic);
+      const conflate = (this.#conflate ??= new Map());
+      const i = conflate.get(ev.topic);
       if (i !== undefined) {
         this.#pendingBytes += frame.length - this.#pending[i]!.length;
         this.#pending[i] = frame;
         return;
       }
-      this.#conflate.set(ev.topic, this.#pending.length);
+      conflate.set(ev.topic, this.#pending.length);
     }
     this.#push(frame);
   }
@@ -136,7 +156,7 @@ export class ClientConn {
   #overflow(): void {
     this.#pending = [];
     this.#pendingBytes = 0;
-    this.#conflate.clear();
+    this.#conflate?.clear();
     this.state = 'resyncing';
     this.resyncs++;
     this.overflowAt = Date.now();
@@ -209,7 +229,7 @@ export class ClientConn {
     if (!this.transport.writable) return;
     const frames = this.#pending;
     this.#pending = [];
-    this.#conflate.clear();
+    this.#conflate?.clear();
     // One write per slice: copying ~200-byte frames into one buffer is cheaper
     // than Node's bookkeeping for many small corked writes.
     this.transport.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.#pendingBytes));
@@ -239,6 +259,7 @@ export class ClientConn {
     this.state = 'closed';
     this.#pending = [];
     this.#pendingBytes = 0;
-    this.abort.abort();
+    this.#hooks.closed?.(this);
+    this.#abort?.abort();
   }
 }

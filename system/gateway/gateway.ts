@@ -30,6 +30,7 @@ import { startGrpcApi } from './grpc-api.ts';
 import { createGrpcWebApi, PUSH_SERVICE_PATH } from './grpc-web-api.ts';
 import { createDemo } from './demo.ts';
 import { WsTransport } from './transport.ts';
+import { destroyOnError, SessionSocket, wsBinder } from './ws-session.ts';
 import { applyHttpTimeouts } from './socket-timeouts.ts';
 import { MemoryReclaim } from './memory-reclaim.ts';
 import { TopicHub } from './topic-hub.ts';
@@ -209,7 +210,7 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     metrics,
   });
 
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: config.maxPayloadBytes, clientTracking: false });
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: config.maxPayloadBytes, clientTracking: false, WebSocket: SessionSocket });
 
   const rejectUpgrade = (socket: Socket, status: number, msg: string, retryAfter?: number) => {
     stats.count('rejected_upgrades');
@@ -222,7 +223,8 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
   };
 
   http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    // A shared listener: a closure here would keep this handler's scope (req, url, head) for the socket's life.
+    socket.on('error', destroyOnError);
     const url = new URL(req.url ?? '/', 'http://gateway');
     let streams: string[];
     let format: ClientFormat;
@@ -258,26 +260,17 @@ export async function startGateway(config: GatewayConfig, ctx: RoleContext): Pro
     });
   });
 
+  const binder = wsBinder({
+    sessions,
+    request: wsRequest,
+    onSocketError: (c, err) => {
+      stats.count('socket_errors');
+      log.debug('client socket error', { conn: c.id, err: err.message });
+    },
+  });
+  // Nothing of the upgrade (request, headers, URL) stays reachable from the connection: ws-session.ts.
   const upgrade = (req: IncomingMessage, socket: Socket, head: Buffer, format: ClientFormat, checked: ParsedTopic[], identity: Identity | undefined, micros: boolean) =>
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const c = sessions.open(new WsTransport(ws, socket), format, checked, identity, micros);
-      ws.on('message', (data, isBinary) => sessions.receive(c, wsRequest(c, data, isBinary)));
-      // Ping frames, and pongs nobody asked for, count against the inbound message limit as on Binance;
-      // the answers to our own heartbeats do not (pingIntervalMs may be short).
-      ws.on('pong', () => {
-        if (!c.awaitingPong) sessions.controlFrame(c);
-        sessions.heartbeatAnswered(c);
-      });
-      ws.on('ping', () => sessions.controlFrame(c));
-      ws.on('error', (err) => {
-        stats.count('socket_errors');
-        log.debug('client socket error', { conn: c.id, err: err.message });
-      });
-      // Unbind on the first sign of the end, before anything else tries to write.
-      socket.once('end', () => c.markClosed());
-      socket.once('close', () => c.markClosed());
-      ws.on('close', () => c.markClosed());
-    });
+    wss.handleUpgrade(req, socket, head, (ws) => binder.bind(ws as SessionSocket, socket, sessions.open(new WsTransport(ws, socket), format, checked, identity, micros)));
 
   applyHttpTimeouts(http, config, stats);
   const port = await listen(http, config.port, config.host);

@@ -9,7 +9,7 @@ import type { ProcessStats } from '../common/process-stats.ts';
 import { TimingWheel } from '../common/timing-wheel.ts';
 import { TokenBucket } from '../common/token-bucket.ts';
 import { binanceStreamName, type ParsedTopic } from '../common/topics.ts';
-import { ClientConn } from './client-conn.ts';
+import { ClientConn, type ConnHooks } from './client-conn.ts';
 import { controlFrame, isProtobufFormat, type ClientFormat } from './codec.ts';
 import type { Command, RequestError, RequestId } from './protocol.ts';
 import type { SessionTap } from './session-tap.ts';
@@ -31,6 +31,26 @@ export class Sessions {
   #auth: Authenticator;
   #orders: OrderStreams | undefined;
   #onClose: ((c: ClientConn) => void) | undefined;
+  /** One hooks object for every connection (not three closures each). */
+  #hooks: ConnHooks = {
+    markDirty: (x) => this.#hub.markDirty(x),
+    overflowed: (x) => {
+      this.#stats.count('overflows');
+      this.#scheduleCheck(x); // the grace deadline, checked by the wheel
+    },
+    resync: (x, reason) => {
+      this.#stats.count('resyncs');
+      this.#scheduleCheck(x); // keeps the grace deadline: a drain into kernel buffers is not a client that reads
+      this.#hub.resyncConn(x, reason);
+    },
+    closed: (c) => {
+      this.conns.delete(c);
+      this.#wheel.cancel(c);
+      this.#hub.removeConn(c);
+      this.#tap.emit({ ev: 'close', s: String(c.id) });
+      this.#onClose?.(c);
+    },
+  };
   /** Requests that arrive while a token is being checked wait behind it, in order. */
   #serial = new WeakMap<ClientConn, Promise<void>>();
 
@@ -107,30 +127,12 @@ export class Sessions {
       capBytes: config.sendQueueBytes,
       ratePerSec: config.inboundRatePerSec,
       burst: config.inboundBurst,
-      hooks: {
-        markDirty: (x) => this.#hub.markDirty(x),
-        overflowed: (x) => {
-          this.#stats.count('overflows');
-          this.#scheduleCheck(x); // the grace deadline, checked by the wheel
-        },
-        resync: (x, reason) => {
-          this.#stats.count('resyncs');
-          this.#scheduleCheck(x); // keeps the grace deadline: a drain into kernel buffers is not a client that reads
-          this.#hub.resyncConn(x, reason);
-        },
-      },
+      hooks: this.#hooks,
     });
     c.identity = identity;
     c.micros = micros;
     this.conns.add(c);
     this.#stats.count('connections_opened');
-    c.abort.signal.addEventListener('abort', () => {
-      this.conns.delete(c);
-      this.#wheel.cancel(c);
-      this.#hub.removeConn(c);
-      this.#tap.emit({ ev: 'close', s: String(c.id) });
-      this.#onClose?.(c);
-    });
     this.#tap.emit({ ev: 'connect', s: String(c.id), format: format === 'raw' || format === 'combined' ? 'json' : format, streams: initial.map((t) => t.topic) });
     this.#scheduleCheck(c);
     if (initial.length) this.#subscribe(c, null, initial, true);

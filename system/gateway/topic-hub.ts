@@ -167,7 +167,8 @@ export class TopicHub {
     clearTimeout(s.lingerTimer);
     s.lingerTimer = undefined;
     s.conns.add(c);
-    c.topics.add(topic);
+    // The topic's one string, not this request's copy: 10 topics × 10,000 idle clients are 100,000 strings otherwise.
+    c.topics.add(s.parsed.topic);
     this.#sendSnapshot(c, s);
   }
 

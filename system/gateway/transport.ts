@@ -26,12 +26,15 @@ export interface ClientTransport {
 export class WsTransport implements ClientTransport {
   readonly ws: WebSocket;
   readonly socket: Socket;
-  readonly remote: string;
+  #remote: string | undefined;
 
   constructor(ws: WebSocket, socket: Socket) {
     this.ws = ws;
     this.socket = socket;
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  }
+  /** Built when first asked for (a log line about this client): ~150 bytes an idle connection need not hold. */
+  get remote(): string {
+    return (this.#remote ??= `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`);
   }
   get writableLength(): number {
     return this.socket.writableLength;

@@ -371,3 +371,17 @@ test('ClientConn: an answer to a heartbeat sent before the overflow does not cle
   conn.heartbeatAnswered(); // unsolicited: counts for nothing
   assert.equal(conn.stuckSince, 0);
 });
+
+test('ClientConn: the end is told once through hooks.closed; a signal asked for only after the end is already aborted', () => {
+  const socket = new FakeSocket();
+  const ws = new FakeWs();
+  ws.socket = socket;
+  const closed: number[] = [];
+  const hooks = { markDirty: () => {}, overflowed: () => {}, resync: () => {}, closed: (c: ClientConn) => void closed.push(c.id) };
+  const conn = new ClientConn({ transport: new WsTransport(ws as unknown as WebSocket, socket as unknown as Socket), format: 'raw', capBytes: 1024, ratePerSec: 10, burst: 20, hooks });
+  conn.markClosed();
+  conn.markClosed();
+  conn.close(1000, 'again');
+  assert.deepEqual(closed, [conn.id], 'closed hook called once');
+  assert.equal(conn.abort.signal.aborted, true, 'a late signal starts aborted, so a late binder unbinds at once');
+});

@@ -9,20 +9,13 @@
 // same user received (every connection of a user gets the same stream).
 import WebSocket from 'ws';
 import type { Histogram } from 'hdr-histogram-js';
-import type { LivenessSubject, LivenessWatch } from './liveness.ts';
-import { newHistogram, type Meter } from './meter.ts';
-import { backoffMs } from './session-client.ts';
+import type { LivenessSubject } from './liveness.ts';
+import { newHistogram } from './meter.ts';
+import { backoffMs, type SessionEnv } from './session-client.ts';
 import { privateShare, type PrivatePlan } from './private-spec.ts';
-import type { ClientProtocol } from './scenario.ts';
 
-export interface PrivateEnv {
-  meter: Meter;
-  clockUs(): number;
-  gateways(protocol: ClientProtocol): Promise<string[]>;
-  openDelta(d: number): void;
-  stopped(): boolean;
-  liveness?: LivenessWatch;
-}
+/** A private session runs in the same agent environment as a replayed one. */
+export type PrivateEnv = SessionEnv;
 
 /** What an agent's private sessions measured, in its final result (times on the controller's clock). */
 export interface PrivateAgentResult {
